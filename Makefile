@@ -1,0 +1,92 @@
+# lthreading -- build, test, demo, bench, sanitizers.
+#   make demo    build and run a real example (installs missing Debian packages)
+#   make test    build and run the busted specs (installs missing Debian packages)
+#   make bench   benchmarks beside C baselines
+#   make asan / make tsan / make valgrind / make soak
+
+LUA      ?= lua5.4
+LUA_INC  ?= $(firstword $(wildcard /usr/include/lua5.4 /usr/local/include/lua5.4 /usr/local/include))
+BUSTED   ?= busted --lua=$(LUA)
+CC       ?= cc
+OPT      ?= -O2 -g
+WARN     = -Wall -Wextra -Wmissing-prototypes -Wshadow -Wno-unused-parameter
+CFLAGS   += -std=c11 -fPIC $(OPT) $(WARN) -D_GNU_SOURCE -I$(LUA_INC)
+LDFLAGS  += -shared
+LIBS     = -lpthread -ldl
+
+SRCS     = $(wildcard src/*.c)
+HDRS     = $(wildcard src/*.h)
+SPECS   ?= spec
+
+# Debian packages the commands below need; installed only when something is missing.
+DEB_PKGS = lua5.4 liblua5.4-dev lua-busted luarocks
+SUDO     = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export LUA_CPATH_5_4 := $(CURDIR)/?.so;;
+export LUA_PATH_5_4  := $(CURDIR)/?.lua;$(CURDIR)/spec/?.lua;;
+
+.PHONY: all deps test demo bench asan tsan valgrind soak clean check-examples
+
+all: lthreading.so
+
+lthreading.so: $(SRCS) $(HDRS) Makefile
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SRCS) $(LIBS)
+
+deps:
+	@missing=""; \
+	command -v $(LUA) >/dev/null 2>&1 || missing="$$missing lua5.4"; \
+	[ -f "$(LUA_INC)/lua.h" ] || missing="$$missing liblua5.4-dev"; \
+	command -v busted >/dev/null 2>&1 || missing="$$missing lua-busted"; \
+	command -v luarocks >/dev/null 2>&1 || missing="$$missing luarocks"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEB_PKGS) >/dev/null; \
+	fi
+
+# The Lua include directory is only known after deps ran: re-enter make for the build.
+test: deps
+	@$(MAKE) --no-print-directory lthreading.so
+	$(BUSTED) $(SPECS)
+
+demo: deps
+	@$(MAKE) --no-print-directory lthreading.so
+	$(LUA) examples/demo.lua
+
+bench: deps
+	@$(MAKE) --no-print-directory lthreading.so bench/baseline
+	$(LUA) bench/run.lua
+
+bench/baseline: bench/baseline.c
+	$(CC) -std=c11 -O2 -D_GNU_SOURCE -I$(LUA_INC) -o $@ $< -llua5.4 -lpthread -lm -ldl
+
+# Sanitizer builds: the module is built with the sanitizer and the runtime is preloaded
+# into the (uninstrumented) lua5.4 interpreter.
+ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
+asan: deps
+	$(MAKE) --no-print-directory clean
+	$(MAKE) --no-print-directory lthreading.so OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
+	LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUSTED) $(SPECS)
+	$(MAKE) --no-print-directory clean
+
+TSAN_RT = $(shell clang -print-file-name=libclang_rt.tsan-x86_64.so)
+tsan: deps
+	$(MAKE) --no-print-directory clean
+	$(MAKE) --no-print-directory lthreading.so CC=clang OPT="-O1 -g -fsanitize=thread"
+	LD_PRELOAD=$(TSAN_RT) TSAN_OPTIONS="suppressions=$(CURDIR)/.ci/tsan.supp halt_on_error=0 exitcode=66" \
+	  $(BUSTED) $(SPECS)
+	$(MAKE) --no-print-directory clean
+
+valgrind: deps
+	@$(MAKE) --no-print-directory lthreading.so
+	valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+	  --suppressions=$(CURDIR)/.ci/valgrind.supp -q $(LUA) /usr/share/lua/5.1/busted/../../../../bin/busted $(SPECS) 2>&1 || true
+
+soak: deps
+	@$(MAKE) --no-print-directory lthreading.so
+	$(LUA) bench/soak.lua
+
+clean:
+	rm -f lthreading.so bench/baseline src/*.o

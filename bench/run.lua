@@ -1,0 +1,654 @@
+-- bench/run.lua -- lthreading benchmarks, each figure beside a C baseline of the same
+-- operation measured in the same run (bench/baseline, built from bench/baseline.c).
+--
+--   lua5.4 bench/run.lua [NAME...]        (make bench runs them all)
+--   names: spawn lock copy parallel handoff idle semaphore queue pingpong pool shared
+--   options: --inline        run every figure in this process (default: one child process
+--                            per figure, so that a crash or a hang in one is reported and the
+--                            rest still run)
+--            --timeout=SEC   per-figure limit of a child process (default 90)
+--            --list          print the figure names
+--
+-- Every ratio is "lthreading / baseline" of the two printed figures; the target column says
+-- which way is good.  Times are the best of a few repetitions (the machine is shared and
+-- noisy: the best is the least disturbed).  Parts of the API the module does not have yet
+-- print "not available".
+
+local FIGURES = { "spawn", "lock", "copy", "parallel", "handoff", "idle", "semaphore",
+                  "queue", "pingpong", "pool", "shared" }
+
+local script = arg and arg[0] or "bench/run.lua"
+local dir = script:match("^(.*)/[^/]*$") or "."
+local interp = "lua5.4"
+do  -- the interpreter that runs us (arg[-1], or further left when it had options)
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  if arg and arg[i] then interp = arg[i] end
+end
+local BASELINE = dir .. "/baseline"
+
+local function shquote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- ------------------------------------------------------------------------------ output
+local W_NAME, W_VAL = 30, 15
+local function header()
+  print(string.format("%-" .. W_NAME .. "s %" .. W_VAL .. "s %" .. W_VAL .. "s %9s  %s",
+                      "figure", "lthreading", "baseline", "ratio", "target"))
+  print(string.rep("-", W_NAME + 2 * W_VAL + 9 + 24))
+end
+
+local function fmt(v, unit)
+  if v == nil then return "-" end
+  if type(v) ~= "number" then return tostring(v) end
+  local a = math.abs(v)
+  local f = a >= 1000 and "%.0f" or a >= 100 and "%.1f" or a >= 10 and "%.2f" or "%.3f"
+  return string.format(f, v) .. (unit and unit ~= "" and (" " .. unit) or "")
+end
+
+-- A row: name, lthreading value, baseline value, units, ratio (= lv / bv unless given),
+-- target = {op, value, text} (nil: information only).  Prints it and a machine line.
+local results = {}
+local CHILD = false
+local function record(name, verdict)
+  results[#results + 1] = { name = name, verdict = verdict }
+  if CHILD then print(string.format("@@RESULT\t%s\t%s", name, verdict)) end
+  io.stdout:flush()
+end
+
+local function row(r)
+  local ratio = r.ratio or (r.lv and r.bv and r.bv ~= 0 and r.lv / r.bv) or nil
+  local pass
+  if r.target and ratio then
+    local op, tv = r.target[1], r.target[2]
+    pass = (op == "<=" and ratio <= tv) or (op == ">=" and ratio >= tv)
+    if r.extra_ok ~= nil then pass = pass and r.extra_ok end
+  end
+  local tgt = r.target and (r.target[3] or (r.target[1] .. " " .. r.target[2] .. "x")) or "info"
+  local verdict = pass == nil and "" or pass and "  ok" or "  MISSED"
+  print(string.format("%-" .. W_NAME .. "s %" .. W_VAL .. "s %" .. W_VAL .. "s %9s  %s%s",
+    r.name, fmt(r.lv, r.unit), fmt(r.bv, r.bunit or r.unit),
+    ratio and string.format("%.2fx", ratio) or "-", tgt, verdict))
+  record(r.name, pass == nil and "info" or pass and "ok" or "missed")
+end
+
+local function note(name, text)
+  print(string.format("%-" .. W_NAME .. "s %s", name, text))
+  record(name, text:match("^not available") and "na" or "missed")
+end
+
+-- ---------------------------------------------------------------------------- helpers
+local threading, mono
+local function load_module()
+  if threading then return true end
+  local ok, m = pcall(require, "lthreading")
+  if not ok then return false, m end
+  if type(m) ~= "table" then return false, "require returned " .. type(m) end
+  threading = m
+  mono = m.monotonic
+  if type(mono) ~= "function" then
+    -- fall back to os.clock-free wall time: os.time has 1 s resolution, useless; refuse
+    return false, "threading.monotonic missing"
+  end
+  return true
+end
+
+local NA = {}   -- error marker: the module lacks something
+local function need(...)
+  for _, path in ipairs({ ... }) do
+    local v = threading
+    for part in path:gmatch("[^.:]+") do
+      if type(v) ~= "table" and type(v) ~= "userdata" then v = nil break end
+      local ok, x = pcall(function() return v[part] end)
+      v = ok and x or nil
+      if v == nil then break end
+    end
+    if v == nil then error(setmetatable({ what = path }, NA), 0) end
+  end
+end
+
+-- Does an object have a method?  (proxies are userdata with __index tables)
+local function has_method(obj, name)
+  local ok, v = pcall(function() return obj[name] end)
+  return ok and type(v) == "function"
+end
+
+local baseline_cache = {}
+local function baseline(name)
+  if baseline_cache[name] then return baseline_cache[name] end
+  local p = io.popen(shquote(BASELINE) .. " " .. name .. " 2>&1")
+  local out = p and p:read("a") or ""
+  local ok = p and p:close()
+  local t = {}
+  for k, v in out:gmatch("([%w_]+)%s+([%d%.eE%+%-]+)") do t[k] = tonumber(v) end
+  if not ok or next(t) == nil then
+    error("baseline " .. name .. " failed: " .. (out ~= "" and out or "no output") ..
+          " (build it: make bench/baseline)", 0)
+  end
+  baseline_cache[name] = t
+  return t
+end
+
+local function best_of(reps, f)      -- smallest of reps results of f()
+  local b = math.huge
+  for _ = 1, reps do
+    local v = f()
+    if v < b then b = v end
+  end
+  return b
+end
+
+-- Pick n so that f(n) takes about `secs` (f returns seconds for n iterations).
+local function calibrate(f, n0, secs, nmax)
+  local n = n0
+  while true do
+    local dt = f(n)
+    if dt >= secs / 4 or n >= nmax then
+      return math.max(n0, math.min(nmax, math.floor(n * secs / math.max(dt, 1e-9))))
+    end
+    n = n * 4
+  end
+end
+
+local function start(fn, ...)
+  local t = threading.Thread(fn, ...)
+  t:start()
+  return t
+end
+
+-- Loop chunks shared by lock and semaphore: the same text as bench/baseline.c's, so the
+-- Lua loop and call overhead are identical on both sides and subtracted the same way.
+local LOOP_PAIR  = "local o, n = ... for i = 1, n do o:acquire(); o:release() end"
+local LOOP_EMPTY = "local o, n = ... for i = 1, n do end"
+local loop_pair, loop_empty = load(LOOP_PAIR), load(LOOP_EMPTY)
+
+local function pair_ns(obj, n, reps)    -- net ns per acquire+release pair, loop subtracted
+  local function timed(chunk)
+    return function() local t0 = mono(); chunk(obj, n); return mono() - t0 end
+  end
+  local te, tp = math.huge, math.huge
+  for _ = 1, reps do    -- interleaved, so that a noisy spell hits both alike
+    te = math.min(te, timed(loop_empty)())
+    tp = math.min(tp, timed(loop_pair)())
+  end
+  return (tp - te) / n * 1e9
+end
+
+-- Event ping-pong: returns seconds per round trip and CPU seconds per round trip.
+local function event_worker(e1, e2, n)
+  for _ = 1, n do e1:wait(); e1:clear(); e2:set() end
+end
+local function event_pingpong(n, delay)
+  local e1, e2 = threading.Event(), threading.Event()
+  local sleep = threading.sleep
+  local t = start(event_worker, e1, e2, n)
+  local t0, c0 = mono(), os.clock()
+  for _ = 1, n do
+    if delay then sleep(delay) end
+    e1:set(); e2:wait(); e2:clear()
+  end
+  local dt, dc = mono() - t0, os.clock() - c0
+  t:join()
+  return dt / n, dc / n
+end
+
+local function best_event_pingpong()
+  local n = calibrate(function(k) return (event_pingpong(k)) * k end, 500, 0.3, 200000)
+  local bt, bc = math.huge, 0
+  for _ = 1, 3 do
+    local rt, cpu = event_pingpong(n)
+    if rt < bt then bt, bc = rt, cpu end
+  end
+  return bt, bc
+end
+
+local function queue_worker(q1, q2, n)
+  for _ = 1, n do q2:put(q1:get()) end
+end
+local function queue_pingpong(n, item)
+  local q1, q2 = threading.Queue(), threading.Queue()
+  local t = start(queue_worker, q1, q2, n)
+  local t0 = mono()
+  for _ = 1, n do q1:put(item); q2:get() end
+  local dt = mono() - t0
+  t:join()
+  return dt / n
+end
+
+local function best_queue_pingpong(item)
+  local n = calibrate(function(k) return queue_pingpong(k, item) * k end, 500, 0.3, 200000)
+  return best_of(3, function() return queue_pingpong(n, item) end)
+end
+
+-- ---------------------------------------------------------------------------- figures
+local bench = {}
+
+function bench.spawn()
+  need("Thread")
+  local b = baseline("spawn")
+  local function f() end
+  local n = 300
+  local us = best_of(5, function()
+    local t0 = mono()
+    for _ = 1, n do
+      local t = threading.Thread(f)
+      t:start()
+      t:join()
+    end
+    return (mono() - t0) / n * 1e6
+  end)
+  row{ name = "spawn (create+start+join)", lv = us, bv = b.spawn_us, unit = "us",
+       target = { "<=", 1.4 } }
+end
+
+function bench.lock()
+  need("Lock")
+  local b = baseline("lock")
+  local ns = pair_ns(threading.Lock(), 2000000, 5)
+  row{ name = "lock acquire+release", lv = ns, bv = b.lock_ns, unit = "ns",
+       target = { "<=", 1.5 } }
+  print(string.format("  (baseline = 2 empty C method calls %.1f ns + pthread mutex pair %.1f ns;"
+    .. " loop %.1f ns/iter subtracted on both sides)", b.lock_cfun_ns, b.lock_mutex_ns, b.loop_ns))
+end
+
+function bench.copy()
+  need("Thread")
+  local b = baseline("copy")
+  local N = 100000
+  local arr = {}
+  for i = 1, N do arr[i] = i end
+  local function check(back)
+    assert(type(back) == "table" and #back == N and back[N] == N and back[1] == 1,
+           "the array did not come back intact")
+  end
+  local us, how
+  if threading.Queue then
+    how = "via 2 Queues, minus an integer's round trip"
+    local q1, q2 = threading.Queue(), threading.Queue()
+    local t = start(function(a, c)
+      while true do
+        local v = a:get()
+        c:put(v)
+        if v == false then break end
+      end
+    end, q1, q2)
+    local function rt(item)
+      local t0 = mono()
+      q1:put(item)
+      local back = q2:get()
+      return mono() - t0, back
+    end
+    local small = best_of(20, function() return (rt(1)) end)
+    us = best_of(7, function()
+      local dt, back = rt(arr)
+      check(back)
+      return dt
+    end)
+    us = (us - small) * 1e6
+    q1:put(false)
+    t:join()
+  else
+    need("Thread:result")
+    how = "as a thread's arg and result, minus an empty thread's"
+    local function echo(x) return x end
+    local function once(x)
+      local t0 = mono()
+      local t = threading.Thread(echo, x)
+      t:start()
+      t:join()
+      local back = t:result()
+      return mono() - t0, back
+    end
+    local empty = best_of(10, function() return (once(0)) end)
+    us = best_of(7, function()
+      local dt, back = once(arr)
+      check(back)
+      return dt
+    end)
+    us = (us - empty) * 1e6
+  end
+  row{ name = "copy 1e5 ints there+back", lv = us, bv = b.copy_us, unit = "us",
+       target = { "<=", 1.5 } }
+  print(string.format("  (%s; baseline: lua_rawgeti -> lua_pushinteger+lua_rawseti, state to state"
+    .. " and back; one way %.0f us)", how, b.copy_oneway_us))
+end
+
+local function spin_work(n)
+  local x = 0
+  for i = 1, n do x = x + (i % 7) * 3 end
+  return x
+end
+
+function bench.parallel()
+  need("Thread")
+  local function run(nthreads, n)
+    local t0 = mono()
+    local ts = {}
+    for i = 1, nthreads do ts[i] = start(spin_work, n) end
+    for i = 1, nthreads do ts[i]:join() end
+    return mono() - t0
+  end
+  local n = calibrate(function(k) local t0 = mono(); spin_work(k); return mono() - t0 end,
+                      100000, 0.25, 1e9)
+  local t1, t2 = math.huge, math.huge
+  for _ = 1, 3 do
+    t1 = math.min(t1, run(1, n))
+    t2 = math.min(t2, run(2, n))
+  end
+  -- work per second: 1 thread does n in t1; 2 threads do 2n in t2
+  local w1, w2 = n / t1 / 1e6, 2 * n / t2 / 1e6
+  row{ name = "parallel 2 threads vs 1", lv = w2, bv = w1, unit = "M it/s",
+       target = { ">=", 1.9, ">= 1.9x (speedup)" } }
+end
+
+function bench.handoff()
+  need("Thread", "Event")
+  local b = baseline("handoff")
+  local rt, cpu = best_event_pingpong()
+  local rtps = 1 / rt
+  row{ name = "Event ping-pong vs condvar", lv = rtps / 1e3, bv = b.handoff_condvar_rtps / 1e3,
+       unit = "k rt/s", target = { ">=", 1.0, ">= 1x (rt/s)" } }
+  row{ name = "Event ping-pong vs spin+futex", lv = rtps / 1e3, bv = b.handoff_spin_rtps / 1e3,
+       unit = "k rt/s" }
+  row{ name = "  CPU per rt vs condvar", lv = cpu * 1e6, bv = b.handoff_condvar_cpu_us,
+       unit = "us" }
+  -- the CPU of a round trip is spent by 2 threads: at most 2x its wall time
+  row{ name = "  CPU per rt vs spin+futex", lv = cpu * 1e6, bv = b.handoff_spin_cpu_us,
+       unit = "us", target = { "<=", 2 * rt * 1e6 / b.handoff_spin_cpu_us,
+                               "CPU <= 2 x wall per rt" } }
+end
+
+function bench.idle()
+  need("Thread", "Event", "sleep")
+  local b = baseline("idle")
+  local cpu = math.huge
+  for _ = 1, 3 do
+    local _, c = event_pingpong(100, 0.002)
+    cpu = math.min(cpu, c)
+  end
+  cpu = cpu * 1e6
+  row{ name = "idle wait (2ms) CPU vs spin", lv = cpu, bv = b.idle_spin_cpu_us, unit = "us",
+       target = { "<=", 200 / b.idle_spin_cpu_us, "<= 200 us (10%)" } }
+  row{ name = "idle wait (2ms) CPU vs condvar", lv = cpu, bv = b.idle_condvar_cpu_us,
+       unit = "us" }
+end
+
+function bench.semaphore()
+  need("Semaphore", "Lock")
+  local b = baseline("lock")
+  local bs = baseline("sem")
+  local sem_ns, lock_ns = math.huge, math.huge
+  for _ = 1, 2 do
+    sem_ns = math.min(sem_ns, pair_ns(threading.Semaphore(1), 1000000, 3))
+    lock_ns = math.min(lock_ns, pair_ns(threading.Lock(), 1000000, 3))
+  end
+  row{ name = "Semaphore pair vs Lock pair", lv = sem_ns, bv = lock_ns, unit = "ns",
+       target = { "<=", 1.5 } }
+  row{ name = "Semaphore pair vs C", lv = sem_ns, bv = b.lock_cfun_ns + bs.sem_ns, unit = "ns",
+       target = { "<=", 1.5 } }
+  print(string.format("  (C: 2 empty C method calls %.1f ns + sem_wait/sem_post %.1f ns)",
+                      b.lock_cfun_ns, bs.sem_ns))
+end
+
+function bench.queue()
+  need("Thread", "Queue")
+  local b = baseline("queue")
+  local N = 1000000
+  local function producer(q, n)
+    for i = 1, n do q:put(i) end
+    q:put(false)
+  end
+  local function once()
+    local q = threading.Queue()
+    local t0 = mono()
+    local t = start(producer, q, N)
+    local sum = 0
+    while true do
+      local v = q:get()
+      if not v then break end
+      sum = sum + v
+    end
+    t:join()
+    local dt = mono() - t0
+    assert(sum == N * (N + 1) // 2, "queue lost or changed items")
+    return dt
+  end
+  local dt = once()
+  if dt < 2 then dt = math.min(dt, once()) end
+  if dt < 1 then dt = math.min(dt, once()) end
+  local mips = N / dt / 1e6
+  row{ name = "Queue 1e6 ints thread->thread", lv = mips, bv = b.queue_mips, unit = "M/s",
+       target = { ">=", 0.2, ">= 0.2x and >= 2.5 M/s" }, extra_ok = mips >= 2.5 }
+
+  local q0 = threading.Queue()
+  if has_method(q0, "put_many") and has_method(q0, "get_many") then
+    local B = 1000
+    local function bproducer(q, n, bs)
+      local batch = {}
+      for i = 1, n, bs do
+        for j = 1, bs do batch[j] = i + j - 1 end
+        q:put_many(batch)
+      end
+      q:put(false)
+    end
+    local function bonce()
+      local q = threading.Queue()
+      local t0 = mono()
+      local t = start(bproducer, q, N, B)
+      local sum, done = 0, false
+      while not done do
+        local items = q:get_many(B)
+        for i = 1, #items do
+          local v = items[i]
+          if not v then done = true break end
+          sum = sum + v
+        end
+      end
+      t:join()
+      local dt = mono() - t0
+      assert(sum == N * (N + 1) // 2, "put_many/get_many lost or changed items")
+      return dt
+    end
+    local ok, r = pcall(function() return best_of(3, bonce) end)
+    if ok then
+      row{ name = "Queue put_many/get_many (1000)", lv = N / r / 1e6, bv = b.queue_mips,
+           unit = "M/s", target = { ">=", 1.0, ">= 1x (batched)" } }
+    else
+      note("Queue put_many/get_many", "error: " .. tostring(r))
+    end
+  else
+    note("Queue put_many/get_many", "not available")
+  end
+end
+
+function bench.pingpong()
+  need("Thread", "Queue", "Event")
+  local qrt = best_queue_pingpong(1)
+  local ert = best_event_pingpong()
+  -- in round trips per second, within 1.5x of the Event's: ratio >= 1/1.5
+  row{ name = "Queue ping-pong vs Event", lv = 1 / qrt / 1e3, bv = 1 / ert / 1e3,
+       unit = "k rt/s", target = { ">=", 1 / 1.5, ">= 0.67x (within 1.5x)" } }
+  local b = baseline("handoff")
+  row{ name = "Queue ping-pong vs C condvar", lv = 1 / qrt / 1e3,
+       bv = b.handoff_condvar_rtps / 1e3, unit = "k rt/s" }
+end
+
+function bench.pool()
+  need("ThreadPoolExecutor", "Event")
+  local b = baseline("handoff")
+  local pool = threading.ThreadPoolExecutor(2)
+  local function trivial() end
+  local function lat(n)
+    local t0 = mono()
+    for _ = 1, n do pool:submit(trivial):result() end
+    return (mono() - t0) / n
+  end
+  lat(100)   -- warm the workers up
+  local n = calibrate(function(k) return lat(k) * k end, 200, 0.3, 100000)
+  local l = best_of(3, function() return lat(n) end)
+  local ert = best_event_pingpong()
+  row{ name = "pool submit->result latency", lv = l * 1e6, bv = 1e6 / b.handoff_condvar_rtps,
+       unit = "us", target = { "<=", 2.0, "<= 2x C condvar rt" } }
+  row{ name = "  vs Event ping-pong rt", lv = l * 1e6, bv = ert * 1e6, unit = "us" }
+
+  local N = 100000
+  local function tiny(i) return i + 1 end
+  local t0 = mono()
+  local futs = {}
+  for i = 1, N do futs[i] = pool:submit(tiny, i) end
+  local sum = 0
+  for i = 1, N do sum = sum + futs[i]:result() end
+  local tp = mono() - t0
+  assert(sum == N * (N + 1) // 2 + N, "pool results wrong")
+  futs = nil
+  local tin = best_of(5, function()
+    local t1 = mono()
+    local s = 0
+    for i = 1, N do s = s + tiny(i) end
+    return mono() - t1
+  end)
+  row{ name = "pool 1e5 tiny tasks, 2 workers", lv = tp / N * 1e6, bv = tin / N * 1e6,
+       unit = "us/task" }
+  print(string.format("  (1e5 tasks: %.3f s on the pool, %.4f s inline: %.0f k tasks/s)",
+                      tp, tin, N / tp / 1e3))
+  pool:shutdown()
+end
+
+function bench.shared()
+  need("Thread", "Shared", "Lock")
+  local b = baseline("atomic")
+  local n = 200000
+  local function incr_worker(s, k)
+    for _ = 1, k do s:incr("k") end
+  end
+  local function lock_worker(s, lock, k)
+    for _ = 1, k do lock:acquire(); s.k = s.k + 1; lock:release() end
+  end
+  local function run(fn, withlock)
+    local s = threading.Shared({ k = 0 })
+    local lock = threading.Lock()
+    local t0 = mono()
+    local a, c
+    if withlock then a, c = start(fn, s, lock, n), start(fn, s, lock, n)
+    else a, c = start(fn, s, n), start(fn, s, n) end
+    a:join(); c:join()
+    local dt = mono() - t0
+    assert(s.k == 2 * n, "lost increments: " .. tostring(s.k) .. " of " .. 2 * n)
+    return dt
+  end
+  local ti = best_of(3, function() return run(incr_worker) end)
+  local tl = best_of(3, function() return run(lock_worker, true) end)
+  local incr_mops, lock_mops = 2 * n / ti / 1e6, 2 * n / tl / 1e6
+  row{ name = "Shared:incr 2 thr vs Lock+Shared", lv = incr_mops, bv = lock_mops, unit = "M op/s",
+       target = { ">=", 1.0 } }
+  row{ name = "Shared:incr 2 thr vs C atomic", lv = incr_mops, bv = b.atomic_mops,
+       unit = "M op/s" }
+  row{ name = "Lock+Shared 2 thr vs C mutex", lv = lock_mops, bv = b.mutex_incr_mops,
+       unit = "M op/s" }
+end
+
+-- ------------------------------------------------------------------------------- main
+local function mono_or_time()
+  if load_module() then return mono() end
+  return os.time()
+end
+
+local function run_figure(name)
+  local ok, why = load_module()
+  if not ok then
+    local msg = tostring(why):gsub("%s+", " ")
+    note(name, "not available (require \"lthreading\" failed: " .. msg:sub(1, 160) .. ")")
+    return
+  end
+  local ok2, err = pcall(bench[name])
+  if not ok2 then
+    if getmetatable(err) == NA then
+      note(name, "not available (" .. err.what .. ")")
+    else
+      note(name, "error: " .. tostring(err))
+    end
+  end
+  collectgarbage()
+end
+
+local opts, names = { timeout = 90 }, {}
+for _, a in ipairs(arg or {}) do
+  if a == "--inline" then opts.inline = true
+  elseif a == "--child" then opts.child = true
+  elseif a == "--list" then print(table.concat(FIGURES, " ")) os.exit(0)
+  elseif a:match("^%-%-timeout=") then opts.timeout = tonumber(a:match("=(.*)"))
+  elseif bench[a] then names[#names + 1] = a
+  else
+    io.stderr:write("run.lua: unknown figure '" .. a .. "'; figures: " ..
+                    table.concat(FIGURES, " ") .. "\n")
+    os.exit(2)
+  end
+end
+if #names == 0 then names = FIGURES end
+
+local function main()
+  local f = io.open(BASELINE, "r")
+  if f then f:close() else
+    io.stderr:write("run.lua: " .. BASELINE .. " is missing: run 'make bench/baseline' first\n")
+    os.exit(2)
+  end
+  local has_timeout = os.execute("command -v timeout >/dev/null 2>&1")
+  local np = io.popen("nproc 2>/dev/null")
+  print(string.format("lthreading benchmarks (%s, %s cores); ratio = lthreading / baseline",
+    _VERSION, np and np:read("l") or "?"))
+  if np then np:close() end
+  header()
+  local tally = { ok = 0, missed = 0, info = 0, na = 0 }
+  local missed = {}
+  local wall0 = mono_or_time()
+
+  for _, name in ipairs(names) do
+    if opts.inline then
+      run_figure(name)
+    else
+      local cmd = (has_timeout and ("timeout -k 5 " .. opts.timeout .. " ") or "") ..
+        shquote(interp) .. " " .. shquote(script) .. " --child " .. name
+      local p = io.popen(cmd)
+      local seen = false
+      for line in p:lines() do
+        local rname, verdict = line:match("^@@RESULT\t([^\t]*)\t(.*)$")
+        if rname then
+          seen = true
+          results[#results + 1] = { name = rname, verdict = verdict }
+        else
+          print(line)
+        end
+        io.stdout:flush()
+      end
+      local _, how, code = p:close()
+      if how == "signal" or (how == "exit" and code ~= 0) then
+        local why = (code == 124 and ("timed out after " .. opts.timeout .. " s"))
+          or (how == "signal" and ("killed by signal " .. code))
+          or (code > 128 and ("killed by signal " .. (code - 128)))
+          or ("exited with status " .. code)
+        print(string.format("%-" .. W_NAME .. "s %s", name,
+                            "FAILED: the figure's process " .. why))
+        results[#results + 1] = { name = name .. " (" .. why .. ")", verdict = "missed" }
+      elseif not seen then
+        print(string.format("%-" .. W_NAME .. "s %s", name, "no result"))
+      end
+    end
+  end
+
+  for _, r in ipairs(results) do
+    tally[r.verdict] = (tally[r.verdict] or 0) + 1
+    if r.verdict == "missed" then missed[#missed + 1] = r.name end
+  end
+  print(string.rep("-", W_NAME + 2 * W_VAL + 9 + 24))
+  print(string.format("summary: %d on target, %d missed, %d information only, %d not available"
+    .. " (%.0f s)", tally.ok, tally.missed, tally.info, tally.na, mono_or_time() - wall0))
+  if #missed > 0 then print("missed: " .. table.concat(missed, "; ")) end
+  print("Ratios compare figures taken in this run on this machine; quote ratios, not raw figures.")
+end
+
+if opts.child then          -- one figure, in a process of its own
+  CHILD = true
+  for _, n in ipairs(names) do run_figure(n) end
+  io.stdout:flush()
+else
+  main()
+end

@@ -1,0 +1,127 @@
+-- spec/helpers.lua -- small helpers shared by the lthreading specs.
+--
+-- Nothing here uses busted: helpers return values and the specs assert on them.
+-- Every wait is bounded, so a bug makes a spec fail instead of hanging the run.
+
+local threading = require "lthreading"
+
+local H = {}
+
+H.JOIN = 10          -- seconds any spec waits for a thread before calling it a failure
+
+-- Start a thread running f(...) (nils among the arguments kept) and return it.
+function H.spawn(f, ...)
+  local t = threading.Thread{target = f, args = table.pack(...)}
+  t:start()
+  return t
+end
+
+-- Join t, bounded; raise (in the calling spec) if it did not end in time.
+function H.join(t, timeout)
+  local ok = t:join(timeout or H.JOIN)
+  if ok ~= true then
+    error("thread " .. tostring(t.name) .. " still running after " ..
+          tostring(timeout or H.JOIN) .. " s (join returned " .. tostring(ok) .. ")", 2)
+  end
+  return t
+end
+
+-- Run f(...) in a new thread, wait for it (bounded) and return its results.
+function H.run(f, ...)
+  local t = H.spawn(f, ...)
+  H.join(t)
+  return t:result()
+end
+
+-- The same, packed: {n = count, ...}.
+function H.runp(f, ...)
+  return table.pack(H.run(f, ...))
+end
+
+-- Seconds f(...) took, then f's results.
+function H.timed(f, ...)
+  local t0 = threading.monotonic()
+  local r = table.pack(f(...))
+  return threading.monotonic() - t0, table.unpack(r, 1, r.n)
+end
+
+-- Poll pred() every 10 ms until it is true or `timeout` seconds passed; returns pred()'s last value.
+function H.wait_until(pred, timeout)
+  local deadline = threading.monotonic() + (timeout or H.JOIN)
+  local v = pred()
+  while not v and threading.monotonic() < deadline do
+    threading.sleep(0.01)
+    v = pred()
+  end
+  return v
+end
+
+-- Make the excepthook silent while a spec deliberately fails threads; returns a restore function.
+function H.quiet_hook()
+  local ok, saved = pcall(function() return threading.excepthook end)
+  pcall(function() threading.excepthook = function() end end)
+  return function()
+    if ok and saved ~= nil then
+      pcall(function() threading.excepthook = saved end)
+    else
+      pcall(function() threading.excepthook = threading.__excepthook__ end)
+    end
+  end
+end
+
+---------------------------------------------------------------------------- subprocesses
+local function shquote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+local function readall(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The LUA_CPATH_5_4 a child lua5.4 needs to find this very lthreading.so.
+local function child_cpath()
+  local so = package.searchpath("lthreading", package.cpath)
+  local dir = so and so:match("^(.*)/[^/]*$")
+  if dir then
+    return dir .. "/?.so;" .. (os.getenv("LUA_CPATH_5_4") or "") .. ";"
+  end
+  return os.getenv("LUA_CPATH_5_4") or ";;"
+end
+
+-- Run `script` (Lua source) in a fresh `lua5.4` process, at most `limit` seconds (default 20).
+-- Returns {code = exit status (124: timed out, 128+N: killed by signal N), out = stdout, err = stderr}.
+function H.lua(script, limit)
+  local src, out, err = os.tmpname(), os.tmpname(), os.tmpname()
+  local f = assert(io.open(src, "wb"))
+  f:write(script)
+  f:close()
+  local cmd = string.format("LUA_CPATH_5_4=%s timeout %d lua5.4 %s >%s 2>%s",
+    shquote(child_cpath()), limit or 20, shquote(src), shquote(out), shquote(err))
+  local p = io.popen(cmd .. "; echo $?", "r")
+  local status = p:read("a")
+  p:close()
+  local r = {code = tonumber(status:match("(%d+)%s*$")), out = readall(out), err = readall(err)}
+  os.remove(src); os.remove(out); os.remove(err)
+  return r
+end
+
+-- A printable summary of a subprocess result, for assertion messages.
+function H.show(r)
+  return string.format("exit %s\n--- stdout ---\n%s\n--- stderr ---\n%s",
+    tostring(r.code), r.out:sub(1, 4000), r.err:sub(1, 4000))
+end
+
+-- Split text into lines (without their "\n").
+function H.lines(s)
+  local t = {}
+  for line in s:gmatch("([^\n]*)\n") do t[#t + 1] = line end
+  local rest = s:match("([^\n]+)$")
+  if rest then t[#t + 1] = rest end
+  return t
+end
+
+return H

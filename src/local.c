@@ -1,0 +1,4 @@
+/* local.c -- placeholder until implemented (see lthreading.h). */
+#include "lthreading.h"
+
+void lt_open_local(lua_State *L) { LT_UNUSED(L); }

@@ -1,0 +1,227 @@
+/*
+** lthreading.h -- the one internal header of lthreading.
+**
+** ARCHITECTURE (read this first)
+**   Every Lua thread runs in its own lua_State on its own pthread.  Nothing Lua-level is
+**   shared between states.  Two things cross between them:
+**   - VALUES are copied by the marshaler (marshal.c): lt_encode() turns Lua values into an
+**     lt_Buf (plain bytes + a list of object references), lt_decode() rebuilds them in any
+**     other state, as many times as wanted.
+**   - OBJECTS (lt_Object: locks, threads, queues, ...) live in C, are reference counted
+**     (object.c), and appear in each state as one userdata "proxy" per object per state.
+**     A proxy owns one reference; so does each lt_Buf that mentions the object; so does
+**     whatever C structure holds it (a running thread holds its own Thread object).
+**     The object is destroyed by whoever drops the last reference, on any OS thread.
+**
+** FILES
+**   park.c     time, deadlines, futex-style wait/wake (the one blocking primitive)
+**   object.c   lt_Object refcounting, proxies, per-state setup, named values, classes
+**   marshal.c  the value marshaler
+**   thread.c   Thread, excepthook, current/main thread, process exit
+**   lock.c     Lock, RLock and the lock-like surface shared by all lock-ish classes
+**   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier    local.c: Local
+**   queue.c    Queue family     shared.c  Shared      pool.c  ThreadPoolExecutor, Future
+**   lthreading.c  luaopen_lthreading: assembles the module table
+**
+** LOCKING RULES
+**   - Never call lua_error (or any Lua API that may raise, including allocation) while
+**     holding a C mutex or owning unregistered heap memory.  Copy what you need out, unlock,
+**     then raise.  lt_encode/lt_decode may raise: call them with no mutex held.
+**   - Object mutexes are leaves: hold at most one object's internal mutex at a time, except
+**     the documented order  Condition's own queue lock -> nothing else.
+**     The process-wide thread list lock (thread.c) may be taken while holding nothing.
+**   - lt_decref() may run a destructor: never call it while holding an object mutex that the
+**     destructor could need (destructors only free memory and take no other locks).
+**
+** LUA VERSIONS
+**   Lua 5.4 first.  Version-specific calls are isolated in the COMPAT section below.
+*/
+#ifndef LTHREADING_H
+#define LTHREADING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <pthread.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+/* ====================================================================== CONFIGURATION */
+#define LT_VERSION        "0.1.0"
+#if !defined(LT_MAX_DEPTH)
+#define LT_MAX_DEPTH      1000       /* nesting limit of one marshaled value (C stack safety) */
+#endif
+#if !defined(LT_SPIN)
+#define LT_SPIN           2000       /* spin iterations before parking in a wait */
+#endif
+#define LT_MIN_STACK      (32 * 1024)
+#define LT_TIMEOUT_MAX    (4294967.0) /* seconds, as Python's TIMEOUT_MAX on Linux */
+
+#if defined(__GNUC__)
+#define LT_UNUSED(x) ((void)(x))
+#define LT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LT_UNUSED(x) ((void)(x))
+#define LT_LIKELY(x) (x)
+#define LT_UNLIKELY(x) (x)
+#endif
+
+/* ============================================================================= COMPAT */
+#if LUA_VERSION_NUM >= 504
+#define lt_newuserdata(L, sz, nuv)   lua_newuserdatauv((L), (sz), (nuv))
+#define lt_getuv(L, idx, n)          lua_getiuservalue((L), (idx), (n))
+#define lt_setuv(L, idx, n)          lua_setiuservalue((L), (idx), (n))
+#else
+#error "lthreading needs Lua 5.4 (other versions: extend this COMPAT section)"
+#endif
+
+/* ====================================================================== TIME, PARKING */
+/* park.c.  A deadline is an absolute lt_now() value; LT_FOREVER means no deadline. */
+#define LT_FOREVER (-1.0)
+double lt_now(void);                        /* monotonic clock, seconds */
+double lt_deadline(double timeout);         /* timeout < 0 -> LT_FOREVER */
+double lt_remaining(double deadline);       /* seconds left (>= 0), or -1 for LT_FOREVER */
+void   lt_sleep(double seconds);
+/* Block while *word == expected, until lt_unpark(word) or the deadline.  Spurious returns
+** are allowed: callers re-check their condition.  Returns 0, or -1 once the deadline passed. */
+int    lt_park(atomic_int *word, int expected, double deadline);
+void   lt_unpark(atomic_int *word, int nwake);     /* nwake: INT_MAX for all */
+void   lt_cpu_relax(void);
+
+/* ================================================================= OBJECTS (object.c) */
+typedef struct lt_Object lt_Object;
+
+typedef struct lt_Class {
+  const char *name;                 /* "Lock"; the metatable is registry["lthreading.Lock"] */
+  int nuv;                          /* user values in each proxy (0..2) */
+  void (*destroy)(lt_Object *o);    /* free the object (refcount reached 0, any OS thread) */
+  void (*metatable)(lua_State *L);  /* fill the new metatable on top of the stack */
+} lt_Class;
+
+struct lt_Object {
+  const lt_Class *cls;
+  atomic_long refs;
+};
+
+/* The userdata block of a proxy. */
+typedef struct lt_Proxy {
+  lt_Object *obj;
+  int flags;                        /* per-proxy, per-state bits for the class's own use */
+} lt_Proxy;
+
+void lt_object_init(lt_Object *o, const lt_Class *cls);  /* refs = 1: the caller's */
+void lt_incref(lt_Object *o);
+void lt_decref(lt_Object *o);                              /* may destroy */
+/* Push the state's one proxy for o, creating it (with its own new reference) if needed. */
+void lt_pushobject(lua_State *L, lt_Object *o);
+/* Allocate a zeroed object of `size` bytes (its struct starts with lt_Object), initialised
+** with refs = 1 owned by a new proxy pushed on the stack.  The caller then fills in its
+** fields (nothing there may raise before they are consistent for cls->destroy). */
+void *lt_newobject(lua_State *L, const lt_Class *cls, size_t size);
+lt_Proxy  *lt_toproxy(lua_State *L, int idx);              /* any lthreading proxy or NULL */
+lt_Object *lt_toobject(lua_State *L, int idx, const lt_Class *cls);  /* NULL if not one */
+lt_Object *lt_checkobject(lua_State *L, int idx, const lt_Class *cls); /* arg error if not */
+/* Fast form for argument 1 of methods and metamethods registered by lt_classmetatable
+** (they carry the metatable as upvalue 1). */
+lt_Object *lt_checkself(lua_State *L, const lt_Class *cls);
+/* Fill the new metatable on top for a class: __index = methods, __gc, __name, __tostring,
+** plus the given metamethods (which may override those); marks it as an lthreading proxy
+** metatable.  Methods and metamethods get the metatable as upvalue 1 (for lt_checkself). */
+void lt_classmetatable(lua_State *L, const lt_Class *cls, const luaL_Reg *methods,
+                       const luaL_Reg *metamethods);
+
+/* Per-state setup, idempotent: proxy cache, named values, metatables on demand. */
+void lt_state_init(lua_State *L);
+/* Named values: values that cross by name (classes, error values, the module itself):
+** the receiver gets its own value of the same name.  lt_setname: value at idx <-> name. */
+void lt_setname(lua_State *L, int idx, const char *name);
+const char *lt_getname(lua_State *L, int idx);   /* the name of the value at idx, or NULL */
+int  lt_pushnamed(lua_State *L, const char *name); /* push it (opening lthreading); type */
+int  lt_pushnamed_raw(lua_State *L, const char *name); /* push it or nil; never opens */
+
+/* Error values (tables whose tostring is their name): "BrokenBarrierError", "TimeoutError",
+** "CancelledError".  lt_raise pushes one and raises it. */
+int  lt_raise(lua_State *L, const char *errname);
+
+/* Argument helpers shared by every class. */
+double lt_opttimeout(lua_State *L, int idx);  /* nil or < 0 -> -1 (forever); else seconds */
+
+/* ================================================================ MARSHAL (marshal.c) */
+typedef struct lt_Buf lt_Buf;
+/* Encode n values starting at stack index idx.  names: NULL, or n names used as the roots of
+** error paths ("args" -> "cannot transfer args[2]: coroutine").  Raises a Lua error on a
+** value that cannot cross; nothing leaks then.  The buffer holds one reference to every
+** object it mentions. */
+lt_Buf *lt_encode(lua_State *L, int idx, int n, const char *const *names);
+/* Push the values (any number of times, any state).  Returns how many were pushed.
+** Raises on memory errors and on a corrupt buffer. */
+int     lt_decode(lua_State *L, const lt_Buf *b);
+int     lt_buf_count(const lt_Buf *b);           /* number of values */
+size_t  lt_buf_size(const lt_Buf *b);            /* bytes of payload */
+void    lt_buf_free(lt_Buf *b);                  /* drops the object references; NULL ok */
+/* Low level, for fuzzing and tests: decode raw bytes (no object references allowed). */
+int     lt_decode_bytes(lua_State *L, const char *data, size_t len);
+
+/* ================================================================= THREADS (thread.c) */
+typedef struct lt_Thread lt_Thread;
+extern const lt_Class lt_ThreadClass;
+lt_Thread *lt_current(void);                /* this OS thread's Thread (a Dummy if foreign) */
+uintptr_t  lt_thread_ident(void);           /* get_ident() of this OS thread */
+/* Start an OS thread running fn(arg) with the configured stack size and asynchronous
+** signals blocked; reaps finished threads first.  Returns 0 or an errno value.  When fn
+** returns, the OS thread is joined later by lthreading (never join or detach it). */
+int  lt_spawn(void *(*fn)(void *), void *arg, pthread_t *tid);
+int  lt_stack_size(void);
+int  lt_is_main_thread(void);
+void lt_wait_nondaemon(void);               /* process exit: wait for non-daemon threads */
+void lt_install_print(lua_State *L);        /* line-atomic print, if print is the stock one */
+/* A fresh state as threads get it: standard libraries, lthreading preloaded, line-atomic
+** print.  NULL when out of memory.  (The caller sets package.path/cpath.) */
+lua_State *lt_newstate(void);
+/* Make the calling OS thread (one started with lt_spawn) an lthreading Thread called `name`
+** for current_thread()/enumerate(), until lt_release_current().  Used by pool workers. */
+lt_Thread *lt_adopt_current(const char *name, int daemon);
+void lt_release_current(void);
+/* Run fn at process exit, before waiting for non-daemon threads (pools shut down here). */
+void lt_on_exit(void (*fn)(void));
+extern _Thread_local int lt_depth_limit;    /* marshal nesting limit of this OS thread */
+/* Called by luaopen in every state. */
+void lt_open_thread(lua_State *L);          /* leaves the Thread class on the stack */
+int  lt_excepthook_call(lua_State *L, int errvalue_idx, const char *traceback,
+                        int thread_idx);    /* run the installed hook; never raises */
+
+/* =================================================================== LOCKS (lock.c) */
+/* The raw lock word used by Lock, RLock and Condition's waiters:
+** 0 = free, 1 = held, 2 = held and someone may be parked. */
+typedef struct lt_RawLock { atomic_int word; } lt_RawLock;
+int  lt_rawlock_acquire(lt_RawLock *l, int blocking, double deadline);  /* 1 got it, 0 not */
+void lt_rawlock_release(lt_RawLock *l);
+/* A lock-like object as Condition sees it: Lock or RLock. */
+typedef struct lt_LockLike lt_LockLike;
+/* The lock-like surface: every lock-ish class puts these in its metatable:
+** __call(self, ...) -> acquire(...) and self or nil;  __close -> release;  with(f, ...). */
+void lt_locklike_methods(lua_State *L);     /* adds __call, __close, with to table on top */
+
+extern const lt_Class lt_LockClass, lt_RLockClass;
+void lt_open_lock(lua_State *L);            /* sets Lock, RLock in the module table on top */
+/* Condition support: is this a Lock or RLock?  Save/restore the owner state of an RLock. */
+typedef struct lt_LockState { uintptr_t owner; long count; } lt_LockState;
+lt_Object *lt_checklocklike(lua_State *L, int idx);  /* a Lock or RLock */
+int  lt_lock_is_owned(lt_Object *lock);     /* held by this thread (Lock: held at all) */
+void lt_lock_release_save(lt_Object *lock, lt_LockState *st);   /* fully release */
+int  lt_lock_acquire_restore(lt_Object *lock, lt_LockState *st, double deadline);
+int  lt_lock_acquire_obj(lt_Object *lock, int blocking, double deadline);
+void lt_lock_release_obj(lt_Object *lock);  /* caller checked it may */
+
+/* ======================================================== the other modules' openers */
+void lt_open_sync(lua_State *L);            /* Condition .. Barrier, Timer, in module table */
+void lt_open_local(lua_State *L);
+void lt_open_queue(lua_State *L);
+void lt_open_shared(lua_State *L);
+void lt_open_pool(lua_State *L);
+
+int luaopen_lthreading(lua_State *L);
+
+#endif

@@ -1,0 +1,748 @@
+/*
+** marshal.c -- the value marshaler: Lua values -> bytes -> Lua values in another state.
+**
+** THE MODEL
+**   lt_encode() walks values in the sender's state and appends a compact tagged byte
+**   stream to an lt_Buf; lt_decode() replays it in any state, any number of times.
+**   - nil/boolean/number/string/light userdata: copied (integer vs float kept).
+**   - tables: deep copy.  Each table and function gets an id in order of first visit; a
+**     second visit writes a back reference, so cycles and shared sub-tables keep their shape.
+**     The array prefix (keys 1..n, as lua_next yields them) is written without keys; the
+**     rest as key/value pairs; then the metatable.
+**   - Lua functions: lua_dump (debug info kept) + one entry per upvalue.  An upvalue cell
+**     already written for another closure of the same transfer becomes a "join" entry, and
+**     the receiver calls lua_upvaluejoin, so shared cells stay shared.  An upvalue named
+**     _ENV, and the sender's globals table anywhere, become the receiver's globals.
+**   - C functions: the function pointer plus copied upvalues (same process, same code).
+**   - named values (lthreading's classes and error values) and tables found in the sender's
+**     package.loaded travel as names: the receiver uses its own value / require(name).
+**   - lthreading objects: an index into the buffer's object list; the buffer holds a
+**     reference to each, and the receiver gets its proxy for the same object.
+**   - coroutines and foreign userdata: an error naming the path ("args[2].conn").
+**   Encoding runs under lua_pcall so that any error (bad value, memory) frees the buffer;
+**   values without tables/functions/userdata take a direct path with no pcall.
+**   Nesting is limited (LT_MAX_DEPTH) so that deep values fail cleanly instead of
+**   exhausting the C stack.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "lthreading.h"
+
+enum {
+  T_NIL, T_FALSE, T_TRUE, T_INT, T_FLT, T_STR, T_LIGHT,
+  T_TABLE, T_REF, T_LFUNC, T_CFUNC, T_GLOBALS, T_NAMED, T_MODULE, T_OBJ,
+  T_ENV, T_UPJOIN
+};
+
+#define BUF_COMPLEX 1          /* has tables/functions: decoding needs a refs table */
+#define BUF_UNSAFE  2          /* has code pointers or bytecode or objects */
+
+struct lt_Buf {
+  size_t len, cap;
+  int nvals, flags;
+  int nobjs, objcap;
+  lt_Object **objs;
+  char data[1];
+};
+
+_Thread_local int lt_depth_limit = 0;   /* 0: LT_MAX_DEPTH; set by threads with small stacks */
+
+/* ======================================================================== BUFFERS */
+
+static lt_Buf *buf_new(size_t cap) {
+  lt_Buf *b = (lt_Buf *)malloc(offsetof(lt_Buf, data) + cap);
+  if (b == NULL) return NULL;
+  b->len = 0; b->cap = cap; b->nvals = 0; b->flags = 0;
+  b->nobjs = 0; b->objcap = 0; b->objs = NULL;
+  return b;
+}
+
+void lt_buf_free(lt_Buf *b) {
+  int i;
+  if (b == NULL) return;
+  for (i = 0; i < b->nobjs; i++) lt_decref(b->objs[i]);
+  free(b->objs);
+  free(b);
+}
+
+int lt_buf_count(const lt_Buf *b) { return b->nvals; }
+size_t lt_buf_size(const lt_Buf *b) { return b->len; }
+
+static int max_depth(void) {
+  return lt_depth_limit > 0 && lt_depth_limit < LT_MAX_DEPTH ? lt_depth_limit : LT_MAX_DEPTH;
+}
+
+/* ======================================================================== ENCODING */
+
+typedef struct PathStep { int kind, idx, n; } PathStep;
+enum { P_KEY, P_META, P_UPVAL };
+
+typedef struct Enc {
+  lua_State *L;
+  lt_Buf *b;
+  int oom;                   /* set when a buffer grow failed */
+  int seen, loaded;          /* stack slots: seen table, reverse map of package.loaded */
+  int nextid;
+  int depth, maxdepth;
+  const char *root;          /* name of the value being encoded */
+  PathStep *path;            /* maxdepth + 2 steps, in a userdata on the stack */
+} Enc;
+
+static int grow(Enc *e, size_t need) {
+  lt_Buf *b = e->b, *nb;
+  size_t cap = b->cap;
+  if (b->len + need <= cap) return 1;
+  while (cap < b->len + need) cap = cap < 64 ? 64 : cap * 2;
+  nb = (lt_Buf *)realloc(b, offsetof(lt_Buf, data) + cap);
+  if (nb == NULL) { e->oom = 1; return 0; }
+  nb->cap = cap;
+  e->b = nb;
+  return 1;
+}
+
+static void oom(Enc *e) {
+  e->oom = 1;
+  luaL_error(e->L, "not enough memory");
+}
+
+static void put(Enc *e, const void *p, size_t n) {
+  if (!grow(e, n)) oom(e);
+  memcpy(e->b->data + e->b->len, p, n);
+  e->b->len += n;
+}
+
+static void putbyte(Enc *e, int c) {
+  if (LT_LIKELY(e->b->len < e->b->cap) || grow(e, 1)) e->b->data[e->b->len++] = (char)c;
+  else oom(e);
+}
+
+static void putvar(Enc *e, lua_Unsigned v) {
+  char tmp[12];
+  int n = 0;
+  do {
+    unsigned char c = (unsigned char)(v & 0x7f);
+    v >>= 7;
+    tmp[n++] = (char)(v ? (c | 0x80) : c);
+  } while (v);
+  put(e, tmp, (size_t)n);
+}
+
+static void putstr(Enc *e, const char *s, size_t len) {
+  putvar(e, len);
+  put(e, s, len);
+}
+
+static void putu32_at(Enc *e, size_t at, uint32_t v) {
+  memcpy(e->b->data + at, &v, 4);
+}
+
+static size_t reserve32(Enc *e) {
+  uint32_t z = 0;
+  size_t at = e->b->len;
+  put(e, &z, 4);
+  return at;
+}
+
+/* ------------------------------------------------------------- error path building */
+
+static void path_key(luaL_Buffer *B, lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      size_t len, i;
+      const char *s = lua_tolstring(L, idx, &len);
+      int ident = len > 0 && len < 40 && !(s[0] >= '0' && s[0] <= '9');
+      for (i = 0; ident && i < len; i++)
+        ident = (s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
+                 || (s[i] >= '0' && s[i] <= '9'));
+      if (ident) { luaL_addchar(B, '.'); luaL_addlstring(B, s, len); }
+      else {
+        luaL_addstring(B, "[\"");
+        luaL_addlstring(B, s, len > 40 ? 40 : len);
+        luaL_addstring(B, len > 40 ? "...\"]" : "\"]");
+      }
+      break;
+    }
+    case LUA_TNUMBER:
+      luaL_addchar(B, '[');
+      lua_pushvalue(L, idx);
+      luaL_addvalue(B);  /* converts the number copy */
+      luaL_addchar(B, ']');
+      break;
+    default:
+      luaL_addchar(B, '[');
+      luaL_addstring(B, luaL_typename(L, idx));
+      luaL_addchar(B, ']');
+  }
+}
+
+/* Raise "cannot transfer PATH: WHAT".  The stack still holds every key of the path. */
+static void enc_error(Enc *e, const char *what) {
+  lua_State *L = e->L;
+  luaL_Buffer B;
+  int i, n = e->depth, w;
+  lua_pushstring(L, what);          /* `what` may live in a stack slot we are about to reuse */
+  w = lua_gettop(L);
+  luaL_buffinit(L, &B);
+  luaL_addstring(&B, "cannot transfer ");
+  luaL_addstring(&B, e->root);
+  for (i = 1; i <= n; i++) {
+    PathStep *s = &e->path[i];
+    if (n > 12 && i == 6) { luaL_addstring(&B, "..."); i = n - 6; continue; }
+    if (s->kind == P_KEY) path_key(&B, L, s->idx);
+    else if (s->kind == P_META) luaL_addstring(&B, ".<metatable>");
+    else {
+      const char *name = lua_getupvalue(L, s->idx, s->n);
+      if (name) lua_pop(L, 1);    /* the name string is kept by the function's prototype */
+      luaL_addstring(&B, ".<upvalue ");
+      luaL_addstring(&B, (name && *name) ? name : "?");
+      luaL_addchar(&B, '>');
+    }
+  }
+  luaL_addstring(&B, ": ");
+  lua_pushvalue(L, w);
+  luaL_addvalue(&B);
+  luaL_pushresult(&B);
+  lua_error(L);
+}
+
+static void encode(Enc *e, int idx);
+
+static void push_step(Enc *e, int kind, int idx, int n) {
+  e->depth++;
+  e->path[e->depth].kind = kind;
+  e->path[e->depth].idx = idx;
+  e->path[e->depth].n = n;
+}
+
+/* Look the value at idx up in `seen`; if found write a reference and return 1, otherwise
+** give it the next id and return 0. */
+static int seen_or_mark(Enc *e, int idx) {
+  lua_State *L = e->L;
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, e->seen) == LUA_TNUMBER) {
+    lua_Integer id = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    putbyte(e, T_REF);
+    putvar(e, (lua_Unsigned)id);
+    return 1;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, e->nextid++);
+  lua_rawset(L, e->seen);
+  return 0;
+}
+
+/* The name under which table idx is in the sender's package.loaded, or NULL. */
+static const char *module_name(Enc *e, int idx) {
+  lua_State *L = e->L;
+  const char *name = NULL;
+  if (lua_isnil(L, e->loaded)) {      /* build the reverse map once per encode */
+    lua_newtable(L);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+          lua_pushvalue(L, -2);
+          lua_rawset(L, -5);
+        } else lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+    lua_replace(L, e->loaded);
+  }
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, e->loaded) == LUA_TSTRING) name = lua_tostring(L, -1);
+  lua_pop(L, 1);            /* the string stays alive as a key of package.loaded... */
+  return name;              /* ...and the reverse map, which lives on the stack */
+}
+
+static void encode_table(Enc *e, int idx) {
+  lua_State *L = e->L;
+  const char *name;
+  size_t at_narr, at_nhash;
+  uint32_t narr = 0, nhash = 0;
+  int arraymode = 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  if (lua_rawequal(L, -1, idx)) { lua_pop(L, 1); putbyte(e, T_GLOBALS); return; }
+  lua_pop(L, 1);
+  if ((name = lt_getname(L, idx)) != NULL) {
+    putbyte(e, T_NAMED); putstr(e, name, strlen(name)); return;
+  }
+  if ((name = module_name(e, idx)) != NULL) {
+    putbyte(e, T_MODULE); putstr(e, name, strlen(name)); return;
+  }
+  if (seen_or_mark(e, idx)) return;
+  e->b->flags |= BUF_COMPLEX;
+  putbyte(e, T_TABLE);
+  at_narr = reserve32(e);
+  at_nhash = reserve32(e);
+  luaL_checkstack(L, 6, "value too deeply nested");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {                      /* L: ... key value */
+    int top = lua_gettop(L);
+    push_step(e, P_KEY, top - 1, 0);
+    if (arraymode && lua_isinteger(L, -2) && lua_tointeger(L, -2) == (lua_Integer)narr + 1) {
+      encode(e, top);
+      narr++;
+    } else {
+      arraymode = 0;
+      encode(e, top - 1);
+      encode(e, top);
+      nhash++;
+    }
+    e->depth--;
+    lua_pop(L, 1);
+  }
+  putu32_at(e, at_narr, narr);
+  putu32_at(e, at_nhash, nhash);
+  if (lua_getmetatable(L, idx)) {
+    push_step(e, P_META, 0, 0);
+    encode(e, lua_gettop(L));
+    e->depth--;
+    lua_pop(L, 1);
+  } else putbyte(e, T_NIL);
+}
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
+  Enc *e = (Enc *)ud;
+  LT_UNUSED(L);
+  if (!grow(e, sz)) return 1;
+  memcpy(e->b->data + e->b->len, p, sz);
+  e->b->len += sz;
+  return 0;
+}
+
+static void encode_function(Enc *e, int idx) {
+  lua_State *L = e->L;
+  int i, nups = 0;
+  lua_Integer fid;
+  if (seen_or_mark(e, idx)) return;
+  fid = e->nextid - 1;
+  e->b->flags |= BUF_COMPLEX | BUF_UNSAFE;
+  luaL_checkstack(L, 6, "value too deeply nested");
+  while (lua_getupvalue(L, idx, nups + 1) != NULL) { lua_pop(L, 1); nups++; }
+  if (lua_iscfunction(L, idx)) {
+    lua_CFunction f = lua_tocfunction(L, idx);
+    putbyte(e, T_CFUNC);
+    put(e, &f, sizeof f);
+  } else {
+    size_t at, start;
+    putbyte(e, T_LFUNC);
+    at = reserve32(e);
+    start = e->b->len;
+    lua_pushvalue(L, idx);
+    if (lua_dump(L, dump_writer, e, 0) != 0) { lua_pop(L, 1); oom(e); }
+    lua_pop(L, 1);
+    putu32_at(e, at, (uint32_t)(e->b->len - start));
+  }
+  putbyte(e, nups);
+  for (i = 1; i <= nups; i++) {
+    const char *upname = lua_getupvalue(L, idx, i);     /* L: ... upvalue */
+    if (!lua_iscfunction(L, idx)) {
+      void *uid = lua_upvalueid(L, idx, i);
+      if (upname && strcmp(upname, "_ENV") == 0) {
+        putbyte(e, T_ENV);
+        lua_pop(L, 1);
+        continue;
+      }
+      if (lua_rawgetp(L, e->seen, uid) == LUA_TNUMBER) {   /* cell already sent */
+        lua_Integer ref = lua_tointeger(L, -1);
+        lua_pop(L, 2);
+        putbyte(e, T_UPJOIN);
+        putvar(e, (lua_Unsigned)(ref >> 8));
+        putbyte(e, (int)(ref & 0xff));
+        continue;
+      }
+      lua_pop(L, 1);
+      lua_pushinteger(L, (fid << 8) | i);
+      lua_rawsetp(L, e->seen, uid);
+    }
+    push_step(e, P_UPVAL, idx, i);
+    encode(e, lua_gettop(L));
+    e->depth--;
+    lua_pop(L, 1);
+  }
+}
+
+static void encode(Enc *e, int idx) {
+  lua_State *L = e->L;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: putbyte(e, T_NIL); break;
+    case LUA_TBOOLEAN: putbyte(e, lua_toboolean(L, idx) ? T_TRUE : T_FALSE); break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        lua_Integer i = lua_tointeger(L, idx);
+        putbyte(e, T_INT);
+        putvar(e, ((lua_Unsigned)i << 1) ^ (lua_Unsigned)(i >> 63));   /* zigzag */
+      } else {
+        lua_Number n = lua_tonumber(L, idx);
+        putbyte(e, T_FLT);
+        put(e, &n, sizeof n);
+      }
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      putbyte(e, T_STR);
+      putstr(e, s, len);
+      break;
+    }
+    case LUA_TLIGHTUSERDATA: {
+      void *p = lua_touserdata(L, idx);
+      putbyte(e, T_LIGHT);
+      put(e, &p, sizeof p);
+      break;
+    }
+    case LUA_TTABLE:
+    case LUA_TFUNCTION:
+      if (e->depth >= e->maxdepth) {
+        lua_pushfstring(L, "%s nested too deeply (more than %d levels)",
+                        luaL_typename(L, idx), e->maxdepth);
+        enc_error(e, lua_tostring(L, -1));
+      }
+      if (lua_type(L, idx) == LUA_TTABLE) encode_table(e, idx);
+      else encode_function(e, idx);
+      break;
+    case LUA_TUSERDATA: {
+      lt_Proxy *p = lt_toproxy(L, idx);
+      lt_Buf *b;
+      if (p == NULL) {
+        const char *tname = NULL;
+        if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) tname = lua_tostring(L, -1);
+        lua_pushfstring(L, "userdata (%s)", tname ? tname : "no __name");
+        enc_error(e, lua_tostring(L, -1));
+      }
+      b = e->b;
+      if (b->nobjs == b->objcap) {
+        int ncap = b->objcap ? b->objcap * 2 : 4;
+        lt_Object **no = (lt_Object **)realloc(b->objs, (size_t)ncap * sizeof *no);
+        if (no == NULL) oom(e);
+        b->objs = no;
+        b->objcap = ncap;
+      }
+      lt_incref(p->obj);
+      b->objs[b->nobjs++] = p->obj;
+      b->flags |= BUF_UNSAFE;
+      putbyte(e, T_OBJ);
+      putvar(e, (lua_Unsigned)(b->nobjs - 1));
+      break;
+    }
+    case LUA_TTHREAD: enc_error(e, "coroutine"); break;
+    default: enc_error(e, luaL_typename(L, idx));
+  }
+}
+
+static int is_scalar(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  return t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER || t == LUA_TSTRING
+         || t == LUA_TLIGHTUSERDATA;
+}
+
+/* lua_pcall'd: upvalue 1 = Enc*, names*; arguments = the values. */
+static int encode_all(lua_State *L) {
+  Enc *e = (Enc *)lua_touserdata(L, lua_upvalueindex(1));
+  const char *const *names = (const char *const *)lua_touserdata(L, lua_upvalueindex(2));
+  int i, n = lua_gettop(L);
+  e->path = (PathStep *)lt_newuserdata(L, sizeof(PathStep) * (size_t)(e->maxdepth + 2), 0);
+  lua_newtable(L);
+  e->seen = lua_gettop(L);
+  lua_pushnil(L);
+  e->loaded = lua_gettop(L);
+  for (i = 1; i <= n; i++) {
+    e->root = names ? names[i - 1] : "value";
+    e->depth = 0;
+    encode(e, i);
+  }
+  return 0;
+}
+
+lt_Buf *lt_encode(lua_State *L, int idx, int n, const char *const *names) {
+  Enc e;
+  int i, simple = 1;
+  idx = lua_absindex(L, idx);
+  e.L = L;
+  e.oom = 0;
+  e.nextid = 1;
+  e.seen = e.loaded = 0;
+  e.b = buf_new(64);
+  if (e.b == NULL) luaL_error(L, "not enough memory");
+  e.b->nvals = n;
+  for (i = 0; i < n && simple; i++) simple = is_scalar(L, idx + i);
+  if (simple) {   /* no error possible but memory: encode directly */
+    e.depth = 0;
+    e.maxdepth = 0;
+    for (i = 0; i < n; i++) {
+      size_t len = 0;                     /* grow first: encode() would raise on oom */
+      if (lua_type(L, idx + i) == LUA_TSTRING) lua_tolstring(L, idx + i, &len);
+      if (!grow(&e, len + 12)) break;
+      encode(&e, idx + i);
+    }
+    if (e.oom) { lt_buf_free(e.b); luaL_error(L, "not enough memory"); }
+    return e.b;
+  }
+  e.maxdepth = max_depth();
+  luaL_checkstack(L, n + 4, "too many values to transfer");
+  lua_pushlightuserdata(L, &e);
+  lua_pushlightuserdata(L, (void *)names);
+  lua_pushcclosure(L, encode_all, 2);
+  for (i = 0; i < n; i++) lua_pushvalue(L, idx + i);
+  if (lua_pcall(L, n, 0, 0) != LUA_OK) {
+    lt_buf_free(e.b);       /* drops the references taken so far */
+    lua_error(L);
+  }
+  return e.b;
+}
+
+/* ======================================================================== DECODING */
+
+typedef struct Dec {
+  lua_State *L;
+  const lt_Buf *b;
+  const char *p, *end;
+  int refs, nextid, depth, maxdepth;
+  int allow_unsafe;
+} Dec;
+
+static void corrupt(Dec *d) { luaL_error(d->L, "corrupt lthreading message"); }
+
+static int getbyte(Dec *d) {
+  if (d->p >= d->end) corrupt(d);
+  return (unsigned char)*d->p++;
+}
+
+static lua_Unsigned getvar(Dec *d) {
+  lua_Unsigned v = 0;
+  int shift = 0, c;
+  do {
+    if (shift > 63) corrupt(d);
+    c = getbyte(d);
+    v |= (lua_Unsigned)(c & 0x7f) << shift;
+    shift += 7;
+  } while (c & 0x80);
+  return v;
+}
+
+static void getraw(Dec *d, void *out, size_t n) {
+  if ((size_t)(d->end - d->p) < n) corrupt(d);
+  memcpy(out, d->p, n);
+  d->p += n;
+}
+
+static uint32_t getu32(Dec *d) { uint32_t v; getraw(d, &v, 4); return v; }
+
+static const char *getstr(Dec *d, size_t *len) {
+  const char *s;
+  lua_Unsigned n = getvar(d);
+  if (n > (lua_Unsigned)(d->end - d->p)) corrupt(d);
+  s = d->p;
+  d->p += n;
+  *len = (size_t)n;
+  return s;
+}
+
+static void decode(Dec *d);
+
+static void need_refs(Dec *d) {
+  if (lua_isnil(d->L, d->refs)) {
+    lua_newtable(d->L);
+    lua_replace(d->L, d->refs);
+  }
+}
+
+static void register_ref(Dec *d) {   /* the new table/function on top gets the next id */
+  need_refs(d);
+  lua_pushvalue(d->L, -1);
+  lua_rawseti(d->L, d->refs, d->nextid++);
+}
+
+static void decode_table(Dec *d) {
+  lua_State *L = d->L;
+  uint32_t i, narr = getu32(d), nhash = getu32(d);
+  if (narr > (uint32_t)(d->end - d->p) || nhash > (uint32_t)(d->end - d->p)) corrupt(d);
+  lua_createtable(L, (int)narr, (int)nhash);
+  register_ref(d);
+  for (i = 1; i <= narr; i++) {
+    decode(d);
+    lua_rawseti(L, -2, (lua_Integer)i);
+  }
+  for (i = 0; i < nhash; i++) {
+    decode(d);
+    decode(d);
+    if (lua_isnil(L, -2)) corrupt(d);
+    lua_rawset(L, -3);   /* a NaN key raises: fine for a corrupt message */
+  }
+  decode(d);                               /* metatable */
+  if (lua_istable(L, -1)) lua_setmetatable(L, -2);
+  else if (lua_isnil(L, -1)) lua_pop(L, 1);
+  else corrupt(d);
+}
+
+typedef struct LoadState { const char *p; size_t n; } LoadState;
+
+static const char *load_reader(lua_State *L, void *ud, size_t *size) {
+  LoadState *ls = (LoadState *)ud;
+  LT_UNUSED(L);
+  *size = ls->n;
+  ls->n = 0;
+  return *size ? ls->p : NULL;
+}
+
+static void decode_function(Dec *d, int tag) {
+  lua_State *L = d->L;
+  int i, nups, fidx;
+  if (!d->allow_unsafe) corrupt(d);
+  if (tag == T_CFUNC) {
+    lua_CFunction f;
+    int myid = d->nextid++;        /* the encoder numbered it before its upvalues */
+    getraw(d, &f, sizeof f);
+    nups = getbyte(d);
+    luaL_checkstack(L, nups + 4, "too many upvalues");
+    for (i = 0; i < nups; i++) decode(d);
+    lua_pushcclosure(L, f, nups);
+    need_refs(d);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, d->refs, myid);
+    return;
+  }
+  {
+    LoadState ls;
+    ls.n = getu32(d);
+    if (ls.n > (size_t)(d->end - d->p)) corrupt(d);
+    ls.p = d->p;
+    d->p += ls.n;
+    if (lua_load(L, load_reader, &ls, "=(lthreading)", "b") != LUA_OK) lua_error(L);
+  }
+  register_ref(d);
+  fidx = lua_gettop(L);
+  nups = getbyte(d);
+  for (i = 1; i <= nups; i++) {
+    int t = getbyte(d);
+    if (t == T_ENV) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    } else if (t == T_UPJOIN) {
+      lua_Integer other = (lua_Integer)getvar(d);
+      int n = getbyte(d);
+      need_refs(d);
+      if (lua_rawgeti(L, d->refs, other) != LUA_TFUNCTION || lua_iscfunction(L, -1)
+          || lua_getupvalue(L, -1, n) == NULL || lua_getupvalue(L, fidx, i) == NULL)
+        corrupt(d);
+      lua_pop(L, 2);
+      lua_upvaluejoin(L, fidx, i, -1, n);
+      lua_pop(L, 1);
+      continue;
+    } else {
+      d->p--;
+      decode(d);
+    }
+    if (lua_setupvalue(L, fidx, i) == NULL) lua_pop(L, 1);
+  }
+}
+
+static void decode(Dec *d) {
+  lua_State *L = d->L;
+  int t = getbyte(d);
+  switch (t) {
+    case T_NIL: lua_pushnil(L); break;
+    case T_FALSE: lua_pushboolean(L, 0); break;
+    case T_TRUE: lua_pushboolean(L, 1); break;
+    case T_INT: {
+      lua_Unsigned z = getvar(d);
+      lua_pushinteger(L, (lua_Integer)((z >> 1) ^ (~(z & 1) + 1)));
+      break;
+    }
+    case T_FLT: { lua_Number n; getraw(d, &n, sizeof n); lua_pushnumber(L, n); break; }
+    case T_STR: { size_t len; const char *s = getstr(d, &len); lua_pushlstring(L, s, len); break; }
+    case T_LIGHT: { void *p; getraw(d, &p, sizeof p); lua_pushlightuserdata(L, p); break; }
+    case T_GLOBALS: lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS); break;
+    case T_REF:
+      need_refs(d);
+      if (lua_rawgeti(L, d->refs, (lua_Integer)getvar(d)) == LUA_TNIL) corrupt(d);
+      break;
+    case T_TABLE: case T_LFUNC: case T_CFUNC:
+      if (++d->depth > d->maxdepth)
+        luaL_error(L, "value nested too deeply for this thread (more than %d levels)",
+                   d->maxdepth - 1);
+      luaL_checkstack(L, 8, "value too deeply nested");
+      if (t == T_TABLE) decode_table(d); else decode_function(d, t);
+      d->depth--;
+      break;
+    case T_NAMED: {
+      size_t len;
+      const char *s = getstr(d, &len);
+      lua_pushlstring(L, s, len);
+      if (lt_pushnamed(L, lua_tostring(L, -1)) == LUA_TNIL)
+        luaL_error(L, "lthreading has no value named '%s'", lua_tostring(L, -2));
+      lua_remove(L, -2);
+      break;
+    }
+    case T_MODULE: {
+      size_t len;
+      const char *s = getstr(d, &len);
+      lua_pushlstring(L, s, len);                                  /* L: name */
+      lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+      lua_pushvalue(L, -2);
+      if (lua_rawget(L, -2) == LUA_TNIL) {                          /* L: name loaded nil */
+        lua_pop(L, 2);
+        if (lua_getglobal(L, "require") != LUA_TFUNCTION)
+          luaL_error(L, "cannot receive module '%s': no require", lua_tostring(L, -2));
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 1);
+      } else lua_remove(L, -2);
+      lua_remove(L, -2);
+      break;
+    }
+    case T_OBJ: {
+      lua_Unsigned i = getvar(d);
+      if (!d->allow_unsafe || d->b == NULL || i >= (lua_Unsigned)d->b->nobjs) corrupt(d);
+      lt_pushobject(L, d->b->objs[i]);
+      break;
+    }
+    default: corrupt(d);
+  }
+}
+
+static int decode_run(lua_State *L, const lt_Buf *b, const char *data, size_t len, int nvals,
+                      int complex, int unsafe) {
+  Dec d;
+  int i, base;
+  d.L = L; d.b = b; d.p = data; d.end = data + len;
+  d.nextid = 1; d.depth = 0; d.allow_unsafe = unsafe; d.maxdepth = max_depth() + 1;
+  luaL_checkstack(L, nvals + 8, "too many values");
+  if (!complex) {
+    d.refs = 0;
+    for (i = 0; i < nvals; i++) {
+      int tag = d.p < d.end ? (unsigned char)*d.p : -1;
+      if (tag == T_TABLE || tag == T_LFUNC || tag == T_CFUNC || tag == T_REF) corrupt(&d);
+      decode(&d);
+    }
+    return nvals;
+  }
+  lua_pushnil(L);           /* refs slot, made on first use */
+  base = d.refs = lua_gettop(L);
+  for (i = 0; i < nvals; i++) decode(&d);
+  lua_remove(L, base);
+  return nvals;
+}
+
+int lt_decode(lua_State *L, const lt_Buf *b) {
+  return decode_run(L, b, b->data, b->len, b->nvals, b->flags & BUF_COMPLEX, 1);
+}
+
+/* Raw bytes from an untrusted source: no code, no object references. */
+int lt_decode_bytes(lua_State *L, const char *data, size_t len) {
+  int n = 0, base = lua_gettop(L);
+  Dec d;
+  d.L = L; d.b = NULL; d.p = data; d.end = data + len;
+  d.nextid = 1; d.depth = 0; d.allow_unsafe = 0; d.maxdepth = max_depth() + 1;
+  lua_pushnil(L);
+  d.refs = base + 1;
+  while (d.p < d.end) {
+    luaL_checkstack(L, 4, "too many values");
+    decode(&d);
+    n++;
+  }
+  lua_remove(L, base + 1);
+  return n;
+}

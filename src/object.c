@@ -1,0 +1,264 @@
+/*
+** object.c -- the shared-object core: reference counts, proxies, named values.
+**
+** An lt_Object lives in C and is shared by every thread.  In each lua_State it appears as
+** exactly one userdata proxy (so == and table keys work), found through a weak-valued cache
+** in the registry keyed by the object's address.  Each proxy owns one reference and drops
+** it in __gc.  Lua 5.4 clears weak values before running finalizers, so a collected proxy is
+** never handed out again, and a later proxy for the same object is a fresh one.
+**
+** Named values (classes, error values) cross threads by name: lt_setname() records
+** value <-> name in two registry tables of the state; the marshaler writes the name and the
+** receiver looks it up in its own state (opening lthreading there if needed).
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lthreading.h"
+
+static const char K_PROXIES = 0;   /* registry[&K_PROXIES] = { [lightud obj] = proxy } weak v */
+static const char K_MARK = 0;      /* metatable[&K_MARK] = lightud class: an lthreading proxy */
+static const char K_BYVALUE = 0;   /* registry[&K_BYVALUE] = { [value] = name } */
+static const char K_BYNAME = 0;    /* registry[&K_BYNAME] = { [name] = value } */
+
+/* ================================================================== REFERENCE COUNTS */
+
+void lt_object_init(lt_Object *o, const lt_Class *cls) {
+  o->cls = cls;
+  atomic_init(&o->refs, 1);
+}
+
+void lt_incref(lt_Object *o) {
+  atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+}
+
+void lt_decref(lt_Object *o) {
+  if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)
+    o->cls->destroy(o);
+}
+
+/* ======================================================================= PER STATE */
+
+static void newweak(lua_State *L, const char *mode) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, mode);
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+}
+
+void lt_state_init(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_PROXIES) == LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  newweak(L, "v");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_PROXIES);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BYVALUE);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BYNAME);
+}
+
+/* ========================================================================= PROXIES */
+
+static int proxy_gc(lua_State *L) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
+  if (p && p->obj) {
+    lt_Object *o = p->obj;
+    p->obj = NULL;
+    lt_decref(o);
+  }
+  return 0;
+}
+
+static int proxy_tostring(lua_State *L) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
+  if (p && p->obj) lua_pushfstring(L, "%s: %p", p->obj->cls->name, (void *)p->obj);
+  else lua_pushstring(L, "lthreading object (freed)");
+  return 1;
+}
+
+/* Push the metatable of cls, building it in this state on first use. */
+static void push_metatable(lua_State *L, const lt_Class *cls) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, cls) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  cls->metatable(L);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, cls);
+}
+
+void lt_classmetatable(lua_State *L, const lt_Class *cls, const luaL_Reg *methods,
+                       const luaL_Reg *metamethods) {
+  /* mt */
+  lua_pushlightuserdata(L, (void *)cls);
+  lua_rawsetp(L, -2, &K_MARK);
+  lua_pushfstring(L, "lthreading.%s", cls->name);
+  lua_setfield(L, -2, "__name");
+  lua_pushcfunction(L, proxy_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, proxy_tostring);
+  lua_setfield(L, -2, "__tostring");
+  if (methods) {               /* methods get the metatable as upvalue: see lt_checkself */
+    lua_newtable(L);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, methods, 1);
+    lua_setfield(L, -2, "__index");
+  }
+  if (metamethods) {
+    lua_pushvalue(L, -1);
+    luaL_setfuncs(L, metamethods, 1);
+  }
+}
+
+/* Fast check of argument 1 in a method registered by lt_classmetatable: its metatable is
+** the method's upvalue.  Falls back to the full check (and its error). */
+lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
+  if (p != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same && p->obj) return p->obj;
+  }
+  return lt_checkobject(L, 1, cls);
+}
+
+static void cache_store(lua_State *L, lt_Object *o) {
+  /* proxy on top */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_PROXIES);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, o);
+  lua_pop(L, 1);
+}
+
+/* Make a proxy holding no object yet (its __gc then does nothing). */
+static lt_Proxy *emptyproxy(lua_State *L, const lt_Class *cls) {
+  lt_Proxy *p;
+  luaL_checkstack(L, 4, NULL);
+  p = (lt_Proxy *)lt_newuserdata(L, sizeof(lt_Proxy), cls->nuv);
+  p->obj = NULL;
+  p->flags = 0;
+  push_metatable(L, cls);
+  lua_setmetatable(L, -2);
+  return p;
+}
+
+void lt_pushobject(lua_State *L, lt_Object *o) {
+  lt_Proxy *p;
+  lt_state_init(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_PROXIES);
+  if (lua_rawgetp(L, -1, o) != LUA_TNIL) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 2);
+  p = emptyproxy(L, o->cls);     /* may raise: no reference taken yet */
+  lt_incref(o);
+  p->obj = o;
+  cache_store(L, o);
+}
+
+/*
+** The proxy is made before the object, so that a memory error leaves nothing behind:
+** either no object exists yet, or the proxy's __gc owns it.
+*/
+void *lt_newobject(lua_State *L, const lt_Class *cls, size_t size) {
+  lt_Proxy *p;
+  lt_Object *o;
+  lt_state_init(L);
+  p = emptyproxy(L, cls);
+  o = (lt_Object *)calloc(1, size);
+  if (o == NULL) luaL_error(L, "not enough memory");
+  lt_object_init(o, cls);
+  p->obj = o;
+  cache_store(L, o);
+  return o;
+}
+
+lt_Proxy *lt_toproxy(lua_State *L, int idx) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+  int marked;
+  if (p == NULL || lua_islightuserdata(L, idx) || !lua_getmetatable(L, idx)) return NULL;
+  marked = lua_rawgetp(L, -1, &K_MARK) == LUA_TLIGHTUSERDATA;
+  lua_pop(L, 2);
+  return (marked && p->obj) ? p : NULL;
+}
+
+lt_Object *lt_toobject(lua_State *L, int idx, const lt_Class *cls) {
+  lt_Proxy *p = lt_toproxy(L, idx);
+  if (p == NULL || (cls != NULL && p->obj->cls != cls)) return NULL;
+  return p->obj;
+}
+
+lt_Object *lt_checkobject(lua_State *L, int idx, const lt_Class *cls) {
+  lt_Object *o = lt_toobject(L, idx, cls);
+  if (o == NULL) luaL_typeerror(L, idx, cls ? cls->name : "lthreading object");
+  return o;
+}
+
+/* ==================================================================== NAMED VALUES */
+
+void lt_setname(lua_State *L, int idx, const char *name) {
+  idx = lua_absindex(L, idx);
+  lt_state_init(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BYVALUE);
+  lua_pushvalue(L, idx);
+  lua_pushstring(L, name);
+  lua_rawset(L, -3);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BYNAME);
+  lua_pushvalue(L, idx);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 2);
+}
+
+const char *lt_getname(lua_State *L, int idx) {
+  const char *name = NULL;
+  idx = lua_absindex(L, idx);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BYVALUE) == LUA_TTABLE) {
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, -2) == LUA_TSTRING) name = lua_tostring(L, -1);  /* interned: kept */
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return name;
+}
+
+int lt_pushnamed(lua_State *L, const char *name) {
+  int t;
+  lt_state_init(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BYNAME);
+  t = lua_getfield(L, -1, name);
+  if (t == LUA_TNIL) {        /* lthreading not opened in this state yet */
+    lua_pop(L, 1);
+    lua_pushcfunction(L, luaopen_lthreading);
+    lua_call(L, 0, 1);
+    lua_pop(L, 1);
+    t = lua_getfield(L, -1, name);
+  }
+  lua_remove(L, -2);
+  return t;
+}
+
+int lt_pushnamed_raw(lua_State *L, const char *name) {
+  int t;
+  lt_state_init(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BYNAME);
+  t = lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+  return t;
+}
+
+int lt_raise(lua_State *L, const char *errname) {
+  lt_pushnamed(L, errname);
+  return lua_error(L);
+}
+
+double lt_opttimeout(lua_State *L, int idx) {
+  lua_Number t;
+  if (lua_isnoneornil(L, idx)) return -1;
+  t = luaL_checknumber(L, idx);
+  return t < 0 ? -1 : t;
+}

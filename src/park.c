@@ -1,0 +1,136 @@
+/*
+** park.c -- time, deadlines and the one blocking primitive: park on a word.
+**
+** lt_park(word, expected, deadline) sleeps while *word == expected; lt_unpark(word, n) wakes
+** up to n sleepers on that word.  On Linux this is the futex system call (no memory per
+** waiter, any thread may wake).  Elsewhere a fixed table of mutex+condvar buckets hashed by
+** address stands in (a "parking lot"); waking broadcasts the bucket, which is correct because
+** every caller re-checks its own condition.
+*/
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <time.h>
+
+#include "lthreading.h"
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+double lt_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double lt_deadline(double timeout) {
+  if (timeout < 0 || isnan(timeout)) return LT_FOREVER;
+  if (timeout > LT_TIMEOUT_MAX) timeout = LT_TIMEOUT_MAX;
+  return lt_now() + timeout;
+}
+
+double lt_remaining(double deadline) {
+  double left;
+  if (deadline == LT_FOREVER) return -1;
+  left = deadline - lt_now();
+  return left > 0 ? left : 0;
+}
+
+static struct timespec to_timespec(double seconds) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+  if (ts.tv_nsec < 0) ts.tv_nsec = 0;
+  return ts;
+}
+
+void lt_sleep(double seconds) {
+  struct timespec ts;
+  if (!(seconds > 0)) return;
+  if (seconds > LT_TIMEOUT_MAX) seconds = LT_TIMEOUT_MAX;
+  ts = to_timespec(seconds);
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
+}
+
+void lt_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+#if defined(__linux__)
+
+int lt_park(atomic_int *word, int expected, double deadline) {
+  struct timespec ts, *tsp = NULL;
+  if (deadline != LT_FOREVER) {
+    double left = deadline - lt_now();
+    if (left <= 0) return -1;
+    ts = to_timespec(left);
+    tsp = &ts;
+  }
+  /* FUTEX_WAIT's timeout is relative, measured on CLOCK_MONOTONIC. */
+  if (syscall(SYS_futex, (int *)word, FUTEX_WAIT_PRIVATE, expected, tsp, NULL, 0) == -1
+      && errno == ETIMEDOUT)
+    return -1;
+  return 0;
+}
+
+void lt_unpark(atomic_int *word, int nwake) {
+  syscall(SYS_futex, (int *)word, FUTEX_WAKE_PRIVATE, nwake, NULL, NULL, 0);
+}
+
+#else  /* portable parking lot */
+
+#define NBUCKETS 64
+static struct bucket { pthread_mutex_t m; pthread_cond_t c; } buckets[NBUCKETS];
+static pthread_once_t buckets_once = PTHREAD_ONCE_INIT;
+
+static void buckets_init(void) {
+  int i;
+  for (i = 0; i < NBUCKETS; i++) {
+    pthread_mutex_init(&buckets[i].m, NULL);
+    pthread_cond_init(&buckets[i].c, NULL);
+  }
+}
+
+static struct bucket *bucket_of(atomic_int *word) {
+  pthread_once(&buckets_once, buckets_init);
+  return &buckets[((uintptr_t)word >> 4) % NBUCKETS];
+}
+
+int lt_park(atomic_int *word, int expected, double deadline) {
+  struct bucket *b = bucket_of(word);
+  int rc = 0;
+  pthread_mutex_lock(&b->m);
+  if (atomic_load(word) == expected) {
+    if (deadline == LT_FOREVER) pthread_cond_wait(&b->c, &b->m);
+    else {
+      struct timespec now, abs;
+      double left = deadline - lt_now();
+      if (left <= 0) rc = -1;
+      else {
+        clock_gettime(CLOCK_REALTIME, &now);
+        abs = to_timespec((double)now.tv_sec + now.tv_nsec * 1e-9 + left);
+        if (pthread_cond_timedwait(&b->c, &b->m, &abs) == ETIMEDOUT) rc = -1;
+      }
+    }
+  }
+  pthread_mutex_unlock(&b->m);
+  return rc;
+}
+
+void lt_unpark(atomic_int *word, int nwake) {
+  struct bucket *b = bucket_of(word);
+  (void)nwake;
+  pthread_mutex_lock(&b->m);
+  pthread_cond_broadcast(&b->c);
+  pthread_mutex_unlock(&b->m);
+}
+
+#endif

@@ -1,0 +1,4 @@
+/* pool.c -- placeholder until implemented (see lthreading.h). */
+#include "lthreading.h"
+
+void lt_open_pool(lua_State *L) { LT_UNUSED(L); }

@@ -1,0 +1,4 @@
+/* queue.c -- placeholder until implemented (see lthreading.h). */
+#include "lthreading.h"
+
+void lt_open_queue(lua_State *L) { LT_UNUSED(L); }

@@ -1,0 +1,4 @@
+/* shared.c -- placeholder until implemented (see lthreading.h). */
+#include "lthreading.h"
+
+void lt_open_shared(lua_State *L) { LT_UNUSED(L); }

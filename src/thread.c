@@ -1,0 +1,1242 @@
+/*
+** thread.c -- Thread: a Lua function running in its own lua_State on its own pthread.
+**
+** LIFE OF A THREAD
+**   Thread(...) makes an lt_Thread (state NEW) and a proxy whose user values are
+**   1: the instance's fields (a table, per state) and 2: its class (Thread or a subclass).
+**   start() marshals package.path/cpath, the target, the args, the other fields and the
+**   class into one payload, takes a reference for the new OS thread and creates it with
+**   asynchronous signals blocked.  The new thread makes a fresh state, rebuilds `self`
+**   there (the same object, its fields, its class) and calls self:run() under a message
+**   handler that records a traceback.  Then, in that thread: the results (or the error value,
+**   after running the excepthook) and the fields of self are marshaled into the object, the
+**   object becomes ENDED (join() returns), the state is closed, and the OS thread parks
+**   itself on the zombie list, from which the next start() or process exit pthread_joins it.
+**
+** LOCKING
+**   t->mu protects every mutable field of one lt_Thread (state, name, results, ...).
+**   G.mu protects the process-wide lists (active threads, zombies) and counters.  Never take
+**   t->mu while holding G.mu or the other way round: they are independent leaves.
+*/
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lthreading.h"
+#include "lualib.h"
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+enum { NEW, STARTED, ENDED };
+#define APPLIED 1          /* proxy flag: the fields copied back were applied to this proxy */
+
+struct lt_Thread {
+  lt_Object obj;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state, daemon, ok, kind;         /* kind: 0 thread, 1 main, 2 dummy */
+  char *name;
+  lua_Integer ident, native_id;
+  int has_ident, has_native;
+  lt_Buf *payload;                     /* start -> consumed by the new thread */
+  lt_Buf *results;                     /* return values, or the error value when !ok */
+  lt_Buf *fields;                      /* self's fields as the thread left them */
+  lt_Thread *next, *prev;              /* G.active */
+};
+
+typedef struct Zombie { pthread_t tid; struct Zombie *next; } Zombie;
+
+typedef struct Hook { atomic_int refs; lt_Buf *buf; } Hook;
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;                   /* signalled when a non-daemon thread finishes */
+  lt_Thread active;                    /* list head (sentinel) */
+  Zombie *zombies;
+  long counter, dummies;
+  int nondaemon;                       /* started non-daemon threads not yet finished */
+  lt_Thread *main;
+  size_t stacksize;
+  Hook *hook;                          /* the installed excepthook, NULL: default */
+} G = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static _Thread_local lt_Thread *T_current;
+static pthread_key_t dummy_key;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+extern _Thread_local int lt_depth_limit;
+
+static const char K_SELF = 0;          /* registry[&K_SELF]: this thread's own proxy */
+static const char K_TB = 0;            /* registry[&K_TB]: traceback of the last error */
+
+/* ======================================================================== HELPERS */
+
+static void cond_init_monotonic(pthread_cond_t *cv) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &a);
+  pthread_condattr_destroy(&a);
+}
+
+/* Wait on cv until the deadline; returns 0 when timed out. */
+static int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline) {
+  struct timespec ts;
+  if (deadline == LT_FOREVER) { pthread_cond_wait(cv, mu); return 1; }
+  if (lt_now() >= deadline) return 0;
+  ts.tv_sec = (time_t)deadline;
+  ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
+  return pthread_cond_timedwait(cv, mu, &ts) != ETIMEDOUT;
+}
+
+uintptr_t lt_thread_ident(void) { return (uintptr_t)pthread_self(); }
+
+static lua_Integer native_id(void) {
+#if defined(__linux__)
+  return (lua_Integer)syscall(SYS_gettid);
+#else
+  return (lua_Integer)(uintptr_t)pthread_self();
+#endif
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = (char *)malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+static void active_add(lt_Thread *t) {   /* G.mu held */
+  t->next = G.active.next;
+  t->prev = &G.active;
+  G.active.next->prev = t;
+  G.active.next = t;
+}
+
+static void active_remove(lt_Thread *t) {  /* G.mu held */
+  if (t->next) {
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+  }
+}
+
+static void reap_zombies(void) {
+  Zombie *z;
+  pthread_mutex_lock(&G.mu);
+  z = G.zombies;
+  G.zombies = NULL;
+  pthread_mutex_unlock(&G.mu);
+  while (z) {
+    Zombie *next = z->next;
+    pthread_join(z->tid, NULL);
+    free(z);
+    z = next;
+  }
+}
+
+/* ===================================================================== THE OBJECT */
+
+static void thread_destroy(lt_Object *o) {
+  lt_Thread *t = (lt_Thread *)o;
+  pthread_mutex_destroy(&t->mu);
+  pthread_cond_destroy(&t->cv);
+  lt_buf_free(t->payload);
+  lt_buf_free(t->results);
+  lt_buf_free(t->fields);
+  free(t->name);
+  free(t);
+}
+
+static void thread_metatable(lua_State *L);
+const lt_Class lt_ThreadClass = { "Thread", 2, thread_destroy, thread_metatable };
+
+/* Fill a zeroed lt_Thread. */
+static void thread_setup(lt_Thread *t, const char *name, int daemon, int kind) {
+  pthread_mutex_init(&t->mu, NULL);
+  cond_init_monotonic(&t->cv);
+  t->daemon = daemon;
+  t->kind = kind;
+  t->name = xstrdup(name);
+}
+
+static lt_Thread *new_current(const char *prefix, int kind) {
+  char name[64];
+  lt_Thread *t = (lt_Thread *)calloc(1, sizeof *t);
+  if (t == NULL) return NULL;
+  lt_object_init(&t->obj, &lt_ThreadClass);
+  pthread_mutex_lock(&G.mu);
+  if (kind == 1) snprintf(name, sizeof name, "%s", prefix);
+  else snprintf(name, sizeof name, "%s-%ld", prefix, ++G.dummies);
+  pthread_mutex_unlock(&G.mu);
+  thread_setup(t, name, kind == 2, kind);
+  t->state = STARTED;
+  t->ident = (lua_Integer)lt_thread_ident();
+  t->native_id = native_id();
+  t->has_ident = t->has_native = 1;
+  pthread_mutex_lock(&G.mu);
+  active_add(t);
+  pthread_mutex_unlock(&G.mu);
+  return t;
+}
+
+static void dummy_end(void *p) {   /* a foreign OS thread with a Dummy ends */
+  lt_Thread *t = (lt_Thread *)p;
+  pthread_mutex_lock(&G.mu);
+  active_remove(t);
+  pthread_mutex_unlock(&G.mu);
+  pthread_mutex_lock(&t->mu);
+  t->state = ENDED;
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+  lt_decref(&t->obj);
+}
+
+static void process_init(void) {
+  G.active.next = G.active.prev = &G.active;
+  pthread_key_create(&dummy_key, dummy_end);
+  G.main = new_current("MainThread", 1);
+  T_current = G.main;
+}
+
+lt_Thread *lt_current(void) {
+  pthread_once(&once, process_init);
+  if (T_current == NULL) {
+    T_current = new_current("Dummy", 2);
+    if (T_current) pthread_setspecific(dummy_key, T_current);
+  }
+  return T_current;
+}
+
+int lt_is_main_thread(void) { lt_current(); return T_current == G.main; }
+
+/* =================================================================== EXCEPTHOOK */
+
+static void hook_release(Hook *h) {
+  if (h && atomic_fetch_sub(&h->refs, 1) == 1) { lt_buf_free(h->buf); free(h); }
+}
+
+static Hook *hook_get(void) {
+  Hook *h;
+  pthread_mutex_lock(&G.mu);
+  h = G.hook;
+  if (h) atomic_fetch_add(&h->refs, 1);
+  pthread_mutex_unlock(&G.mu);
+  return h;
+}
+
+/* Write a whole message to stderr at once, so that threads do not interleave. */
+static void write_stderr(const char *s, size_t n) {
+  flockfile(stderr);
+  fwrite(s, 1, n, stderr);
+  fflush(stderr);
+  funlockfile(stderr);
+}
+
+/* threading.__excepthook__(args): the default hook. */
+static int default_excepthook(lua_State *L) {
+  luaL_Buffer B;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_buffinit(L, &B);
+  luaL_addstring(&B, "Exception in thread ");
+  lua_getfield(L, 1, "thread");
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_pushstring(L, "?"); }
+  else {
+    lua_getfield(L, -1, "name");
+    lua_remove(L, -2);
+  }
+  luaL_addvalue(&B);
+  luaL_addstring(&B, ":\n");
+  lua_getfield(L, 1, "exc_value");
+  luaL_tolstring(L, -1, NULL);
+  lua_remove(L, -2);
+  luaL_addvalue(&B);
+  luaL_addchar(&B, '\n');
+  if (lua_getfield(L, 1, "exc_traceback") == LUA_TSTRING) {
+    luaL_addvalue(&B);
+    luaL_addchar(&B, '\n');
+  } else lua_pop(L, 1);
+  luaL_pushresult(&B);
+  {
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    write_stderr(s, n);
+  }
+  return 0;
+}
+
+static int decode_hook(lua_State *L) {
+  return lt_decode(L, (const lt_Buf *)lua_touserdata(L, 1));
+}
+
+/* Push the installed hook (or the default).  Decoding may raise (memory): the hook
+** reference is released first. */
+static void push_hook(lua_State *L) {
+  Hook *h = hook_get();
+  int rc;
+  if (h == NULL) { lua_pushcfunction(L, default_excepthook); return; }
+  lua_pushcfunction(L, decode_hook);
+  lua_pushlightuserdata(L, h->buf);
+  rc = lua_pcall(L, 1, 1, 0);
+  hook_release(h);
+  if (rc != LUA_OK) lua_error(L);
+}
+
+static int hook_report(lua_State *L) {
+  /* message handler for errors inside the hook itself */
+  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  return 1;
+}
+
+/* Call the excepthook with the standard args table.  Never raises. */
+static int call_hook_protected(lua_State *L) {
+  /* 1: error value, 2: traceback, 3: thread proxy */
+  push_hook(L);
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, luaL_typename(L, 1));
+  lua_setfield(L, -2, "exc_type");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "exc_value");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "exc_traceback");
+  lua_pushvalue(L, 3);
+  lua_setfield(L, -2, "thread");
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+int lt_excepthook_call(lua_State *L, int err, const char *traceback, int thread) {
+  int top = lua_gettop(L);
+  err = lua_absindex(L, err);
+  thread = lua_absindex(L, thread);
+  if (!lua_checkstack(L, 8)) return 0;
+  lua_pushcfunction(L, hook_report);
+  lua_pushcfunction(L, call_hook_protected);
+  lua_pushvalue(L, err);
+  if (traceback) lua_pushstring(L, traceback); else lua_pushnil(L);
+  lua_pushvalue(L, thread);
+  if (lua_pcall(L, 3, 0, top + 1) != LUA_OK) {
+    size_t n;
+    const char *msg = lua_tolstring(L, -1, &n);
+    char head[] = "Exception in threading.excepthook:\n";
+    lua_pushfstring(L, "%s%s\n", head, msg ? msg : "(error object is not a string)");
+    msg = lua_tolstring(L, -1, &n);
+    write_stderr(msg, n);
+  }
+  lua_settop(L, top);
+  return 1;
+}
+
+static int set_excepthook(lua_State *L) {   /* value at 1 */
+  Hook *h = NULL, *old;
+  if (!lua_isnil(L, 1)) {
+    static const char *const names[] = { "excepthook" };
+    lt_Buf *b;
+    if (!lua_isfunction(L, 1) && !luaL_getmetafield(L, 1, "__call"))
+      return luaL_error(L, "excepthook must be callable (got %s)", luaL_typename(L, 1));
+    b = lt_encode(L, 1, 1, names);
+    h = (Hook *)malloc(sizeof *h);
+    if (h == NULL) { lt_buf_free(b); return luaL_error(L, "not enough memory"); }
+    atomic_init(&h->refs, 1);
+    h->buf = b;
+  }
+  pthread_mutex_lock(&G.mu);
+  old = G.hook;
+  G.hook = h;
+  pthread_mutex_unlock(&G.mu);
+  hook_release(old);
+  return 0;
+}
+
+/* ========================================================================= THREADS */
+
+static lt_Proxy *selfproxy(lua_State *L) {
+  lt_Proxy *p = lt_toproxy(L, 1);
+  if (p == NULL || p->obj->cls != &lt_ThreadClass) luaL_typeerror(L, 1, "Thread");
+  return p;
+}
+
+/* Push field table (user value 1) of the proxy at idx, creating it if asked. */
+static int push_fields(lua_State *L, int idx, int create) {
+  idx = lua_absindex(L, idx);
+  if (lt_getuv(L, idx, 1) == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
+  if (!create) { lua_pushnil(L); return 0; }
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lt_setuv(L, idx, 1);
+  return 1;
+}
+
+/* Push the class (user value 2) of the proxy at idx, Thread by default. */
+static void push_class(lua_State *L, int idx) {
+  if (lt_getuv(L, idx, 2) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  lt_pushnamed(L, "Thread");
+}
+
+/* After the thread ended: give this proxy the fields the thread left in self. */
+static void apply_fields(lua_State *L, int idx, lt_Thread *t) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+  idx = lua_absindex(L, idx);
+  if ((p->flags & APPLIED) || t->fields == NULL) return;
+  p->flags |= APPLIED;
+  lt_decode(L, t->fields);                                 /* L: new */
+  push_fields(L, idx, 0);                                  /* L: new old */
+  if (lua_istable(L, -1)) {                                /* keep our own target/args */
+    lua_getfield(L, -1, "_target");
+    lua_setfield(L, -3, "_target");
+    lua_getfield(L, -1, "_args");
+    lua_setfield(L, -3, "_args");
+  }
+  lua_pop(L, 1);
+  lt_setuv(L, idx, 1);
+}
+
+static void push_name(lua_State *L, lt_Thread *t) {
+  char buf[256];
+  pthread_mutex_lock(&t->mu);
+  snprintf(buf, sizeof buf, "%s", t->name ? t->name : "?");
+  pthread_mutex_unlock(&t->mu);
+  lua_pushstring(L, buf);
+}
+
+static int t_index(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *k = lua_tostring(L, 2);
+    if (strcmp(k, "name") == 0) { push_name(L, t); return 1; }
+    if (strcmp(k, "daemon") == 0) {
+      int d;
+      pthread_mutex_lock(&t->mu); d = t->daemon; pthread_mutex_unlock(&t->mu);
+      lua_pushboolean(L, d);
+      return 1;
+    }
+    if (strcmp(k, "ident") == 0 || strcmp(k, "native_id") == 0) {
+      int native = k[0] == 'n', has;
+      lua_Integer v;
+      pthread_mutex_lock(&t->mu);
+      if (native)   /* published by the thread itself, just after start */
+        while (t->state != NEW && !t->has_native) pthread_cond_wait(&t->cv, &t->mu);
+      has = native ? t->has_native : t->has_ident;
+      v = native ? t->native_id : t->ident;
+      pthread_mutex_unlock(&t->mu);
+      if (has) lua_pushinteger(L, v); else lua_pushnil(L);
+      return 1;
+    }
+  }
+  if (push_fields(L, 1, 0)) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  push_class(L, 1);
+  lua_pushvalue(L, 2);
+  lua_gettable(L, -2);
+  return 1;
+}
+
+static int t_newindex(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *k = lua_tostring(L, 2);
+    if (strcmp(k, "name") == 0) {
+      const char *s = luaL_tolstring(L, 3, NULL);
+      char *d = xstrdup(s), *old;
+      if (d == NULL) return luaL_error(L, "not enough memory");
+      pthread_mutex_lock(&t->mu);
+      old = t->name;
+      t->name = d;
+      pthread_mutex_unlock(&t->mu);
+      free(old);
+      return 0;
+    }
+    if (strcmp(k, "daemon") == 0) {
+      int started;
+      luaL_checktype(L, 3, LUA_TBOOLEAN);
+      pthread_mutex_lock(&t->mu);
+      started = t->state != NEW;
+      if (!started) t->daemon = lua_toboolean(L, 3);
+      pthread_mutex_unlock(&t->mu);
+      if (started) return luaL_error(L, "cannot set daemon status of active thread");
+      return 0;
+    }
+    if (strcmp(k, "ident") == 0 || strcmp(k, "native_id") == 0)
+      return luaL_error(L, "Thread.%s is read-only", k);
+  }
+  push_fields(L, 1, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+static int t_tostring(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  int state, daemon;
+  lua_Integer ident;
+  pthread_mutex_lock(&t->mu);
+  state = t->state; daemon = t->daemon; ident = t->ident;
+  pthread_mutex_unlock(&t->mu);
+  lua_pushstring(L, "<Thread(");
+  push_name(L, t);
+  if (state == NEW) lua_pushstring(L, ", initial");
+  else lua_pushfstring(L, ", %s %I", state == ENDED ? "stopped" : "started", ident);
+  lua_pushstring(L, daemon ? " daemon)>" : ")>");
+  lua_concat(L, 4);
+  return 1;
+}
+
+/* Class(...) -> a new instance, then instance:init(...). */
+static int class_call(lua_State *L) {
+  lt_Thread *t;
+  int n = lua_gettop(L), daemon;
+  long num;
+  char name[64];
+  luaL_checktype(L, 1, LUA_TTABLE);
+  daemon = lt_current()->daemon;
+  t = (lt_Thread *)lt_newobject(L, &lt_ThreadClass, sizeof *t);      /* L: cls ... self */
+  pthread_mutex_lock(&G.mu);
+  num = ++G.counter;
+  pthread_mutex_unlock(&G.mu);
+  snprintf(name, sizeof name, "Thread-%ld", num);
+  thread_setup(t, name, daemon, 0);
+  if (t->name == NULL) return luaL_error(L, "not enough memory");
+  lua_pushvalue(L, 1);
+  lt_setuv(L, -2, 2);
+  lua_newtable(L);
+  lt_setuv(L, -2, 1);
+  lua_insert(L, 2);                                                  /* L: cls self a... */
+  lua_getfield(L, 2, "init");
+  lua_insert(L, 3);                                                  /* L: cls self init a... */
+  lua_pushvalue(L, 2);
+  lua_insert(L, 4);                                                  /* L: cls self init self a... */
+  lua_call(L, n, 0);
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* Thread.init(self, {target=, args=, name=, daemon=, ...}) or (self, target, ...). */
+static int t_init(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  int n = lua_gettop(L);
+  push_fields(L, 1, 1);
+  lua_replace(L, 1);                           /* L: fields args... (self no longer needed) */
+  if (n == 2 && lua_type(L, 2) == LUA_TTABLE && !luaL_getmetafield(L, 2, "__call")) {
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      if (strcmp(k, "target") == 0) lua_setfield(L, 1, "_target");
+      else if (strcmp(k, "args") == 0) {
+        luaL_argexpected(L, lua_istable(L, -1), 1, "table as args");
+        lua_setfield(L, 1, "_args");
+      } else if (strcmp(k, "name") == 0) {
+        char *d = xstrdup(luaL_tolstring(L, -1, NULL)), *old;
+        if (d == NULL) return luaL_error(L, "not enough memory");
+        pthread_mutex_lock(&t->mu); old = t->name; t->name = d; pthread_mutex_unlock(&t->mu);
+        free(old);
+        lua_pop(L, 2);
+      } else if (strcmp(k, "daemon") == 0) {
+        if (!lua_isnil(L, -1)) {
+          luaL_argexpected(L, lua_isboolean(L, -1), 1, "boolean as daemon");
+          pthread_mutex_lock(&t->mu); t->daemon = lua_toboolean(L, -1);
+          pthread_mutex_unlock(&t->mu);
+        }
+        lua_pop(L, 1);
+      } else {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 1);
+      }
+    }
+  } else if (n >= 2) {
+    int i;
+    lua_pushvalue(L, 2);
+    lua_setfield(L, 1, "_target");
+    lua_createtable(L, n - 2, 1);
+    for (i = 3; i <= n; i++) { lua_pushvalue(L, i); lua_rawseti(L, -2, i - 2); }
+    lua_pushinteger(L, n - 2);
+    lua_setfield(L, -2, "n");
+    lua_setfield(L, 1, "_args");
+  }
+  return 0;
+}
+
+/* Thread.run(self): target(table.unpack(args, 1, args.n or #args)). */
+static int t_run(lua_State *L) {
+  int n = 0, i;
+  lua_settop(L, 1);
+  if (lua_getfield(L, 1, "_target") == LUA_TNIL) return 0;        /* L: self target */
+  if (lua_getfield(L, 1, "_args") == LUA_TTABLE) {                /* L: self target args */
+    if (lua_getfield(L, 3, "n") == LUA_TNUMBER) n = (int)lua_tointeger(L, -1);
+    else n = (int)luaL_len(L, 3);
+    lua_pop(L, 1);
+    luaL_checkstack(L, n + 2, "too many arguments");
+    for (i = 1; i <= n; i++) lua_geti(L, 3, i);
+  }
+  lua_remove(L, 3);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L) - 1;
+}
+
+static int t_extend(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_newtable(L);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, class_call);
+  lua_setfield(L, -2, "__call");
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* ------------------------------------------------------------- the new OS thread */
+
+static int msgh(lua_State *L) {
+  luaL_traceback(L, L, NULL, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_TB);
+  return 1;                           /* the error value itself, unchanged */
+}
+
+/* Run under lua_pcall with msgh: rebuild self and call self:run(). 1: lt_Thread* */
+static int thread_body(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)lua_touserdata(L, 1);
+  lt_Buf *payload = t->payload;
+  lua_settop(L, 0);
+  lt_decode(L, payload);      /* L: path cpath target args fields class */
+  lua_getglobal(L, "package");
+  if (lua_istable(L, -1)) {
+    lua_pushvalue(L, 1); lua_setfield(L, -2, "path");
+    lua_pushvalue(L, 2); lua_setfield(L, -2, "cpath");
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, 3); lua_setfield(L, 5, "_target");
+  lua_pushvalue(L, 4); lua_setfield(L, 5, "_args");
+  lt_pushobject(L, &t->obj);                                 /* L: ... self */
+  lua_pushvalue(L, 5); lt_setuv(L, -2, 1);
+  lua_pushvalue(L, 6); lt_setuv(L, -2, 2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SELF);
+  lua_replace(L, 1);
+  lua_settop(L, 1);                                          /* L: self */
+  lua_getfield(L, 1, "run");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, LUA_MULTRET);
+  return lua_gettop(L) - 1;
+}
+
+/* lua_pcall'd helper: encode values 2..top into *(lt_Buf**)lightud 1. */
+static int encode_values(lua_State *L) {
+  lt_Buf **out = (lt_Buf **)lua_touserdata(L, 1);
+  const char *const *names = (const char *const *)lua_touserdata(L, 2);
+  *out = lt_encode(L, 3, lua_gettop(L) - 2, names);
+  return 0;
+}
+
+/* Encode n values on top (popping them); NULL and the error message on top if it fails. */
+static lt_Buf *try_encode(lua_State *L, int n, const char *const *names) {
+  lt_Buf *b = NULL;
+  lua_pushcfunction(L, encode_values);
+  lua_pushlightuserdata(L, &b);
+  lua_pushlightuserdata(L, (void *)names);
+  lua_rotate(L, -3 - n, 3);
+  if (lua_pcall(L, n + 2, 0, 0) != LUA_OK) return NULL;
+  return b;
+}
+
+static const char *const RESULT_NAMES[] = {
+  "result[1]", "result[2]", "result[3]", "result[4]", "result[5]", "result[6]",
+  "result[7]", "result[8]"
+};
+
+static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres) {
+  static const char *const errname[] = { "error value" };
+  static const char *const fieldsname[] = { "self" };
+  lt_Buf *results = NULL, *fields = NULL;
+  int ok = status == LUA_OK;
+  if (ok) {
+    results = try_encode(L, nres, nres <= 8 ? RESULT_NAMES : NULL);
+    if (results == NULL) ok = 0;            /* the encoding error becomes the thread's */
+  }
+  if (!ok) {
+    /* error value on top; the excepthook runs before the thread counts as ended */
+    const char *tb;
+    if (status != LUA_OK) lua_rawgetp(L, LUA_REGISTRYINDEX, &K_TB);
+    else luaL_traceback(L, L, NULL, 0);
+    tb = lua_tostring(L, -1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF);
+    if (lua_isnil(L, -1)) { lua_pop(L, 1); lt_pushobject(L, &t->obj); }
+    lt_excepthook_call(L, -3, tb, -1);
+    lua_pop(L, 2);
+    lua_pushvalue(L, -1);
+    results = try_encode(L, 1, errname);
+    if (results == NULL) {               /* not transferable: send its string form */
+      lua_pop(L, 1);
+      luaL_tolstring(L, -1, NULL);
+      results = try_encode(L, 1, errname);
+    }
+    lua_settop(L, 0);
+  }
+  /* copy back the fields of self (those that can cross) */
+  lua_settop(L, 0);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) != LUA_TNIL && push_fields(L, 1, 0)) {
+    lua_pushnil(L); lua_setfield(L, 2, "_target");
+    lua_pushnil(L); lua_setfield(L, 2, "_args");
+    lua_pushvalue(L, 2);
+    fields = try_encode(L, 1, fieldsname);
+    if (fields == NULL) {                /* drop the fields that cannot cross */
+      lua_pop(L, 1);
+      lua_newtable(L);                   /* L: self fields clean */
+      lua_pushnil(L);
+      while (lua_next(L, 2)) {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        if ((fields = try_encode(L, 1, fieldsname)) != NULL) {
+          lt_buf_free(fields);
+          lua_pushvalue(L, -2);
+          lua_insert(L, -2);
+          lua_rawset(L, 3);
+        } else lua_pop(L, 2);
+      }
+      fields = try_encode(L, 1, fieldsname);
+    }
+  }
+  lua_settop(L, 0);
+  pthread_mutex_lock(&t->mu);
+  t->ok = ok;
+  t->results = results;
+  t->fields = fields;
+  t->state = ENDED;
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+  pthread_mutex_lock(&G.mu);
+  active_remove(t);
+  pthread_mutex_unlock(&G.mu);
+}
+
+static void thread_openlibs(lua_State *L);
+static void wait_nondaemon(void);
+
+static void *thread_main(void *arg) {
+  lt_Thread *t = (lt_Thread *)arg;
+  lua_State *L;
+  int daemon, status;
+  size_t stack = (size_t)lt_stack_size();
+  T_current = t;
+  if (stack > 0 && stack < 4 * 1024 * 1024) lt_depth_limit = (int)(stack / 512);
+  pthread_mutex_lock(&t->mu);
+  t->native_id = native_id();
+  t->has_native = 1;
+  daemon = t->daemon;
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+  L = luaL_newstate();
+  if (L == NULL) {
+    static const char msg[] = "lthreading: cannot create a Lua state (out of memory)\n";
+    write_stderr(msg, sizeof msg - 1);
+    pthread_mutex_lock(&t->mu);
+    t->state = ENDED;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_lock(&G.mu);
+    active_remove(t);
+    pthread_mutex_unlock(&G.mu);
+  } else {
+    thread_openlibs(L);
+    lua_pushcfunction(L, msgh);
+    lua_pushcfunction(L, thread_body);
+    lua_pushlightuserdata(L, t);
+    status = lua_pcall(L, 1, LUA_MULTRET, 1);
+    lua_remove(L, 1);
+    finish_thread(L, t, status, status == LUA_OK ? lua_gettop(L) : 1);
+    lua_close(L);
+  }
+  {
+    lt_Buf *payload;
+    pthread_mutex_lock(&t->mu);
+    payload = t->payload;
+    t->payload = NULL;
+    pthread_mutex_unlock(&t->mu);
+    lt_buf_free(payload);
+  }
+  lt_decref(&t->obj);
+  return daemon ? NULL : (void *)&G;      /* the trampoline counts non-daemon threads out */
+}
+
+typedef struct Spawn { void *(*fn)(void *); void *arg; } Spawn;
+
+/* Every OS thread lthreading starts runs through here: when fn returns, the thread puts
+** itself on the zombie list (the next spawn or process exit joins it), and, if fn said it
+** was a non-daemon thread, is counted out, waking an exit that waits for it. */
+static void *trampoline(void *p) {
+  Spawn sp = *(Spawn *)p;
+  Zombie *z;
+  void *r;
+  free(p);
+  r = sp.fn(sp.arg);
+  z = (Zombie *)malloc(sizeof *z);
+  pthread_mutex_lock(&G.mu);
+  if (z) { z->tid = pthread_self(); z->next = G.zombies; G.zombies = z; }
+  else pthread_detach(pthread_self());
+  if (r == (void *)&G) G.nondaemon--;
+  pthread_cond_broadcast(&G.cv);
+  pthread_mutex_unlock(&G.mu);
+  return NULL;
+}
+
+/* Start an OS thread running fn(arg) with async signals blocked and the configured stack. */
+int lt_spawn(void *(*fn)(void *), void *arg, pthread_t *out) {
+  pthread_attr_t attr;
+  pthread_t tid;
+  sigset_t all, old;
+  int rc;
+  Spawn *sp = (Spawn *)malloc(sizeof *sp);
+  if (sp == NULL) return ENOMEM;
+  sp->fn = fn;
+  sp->arg = arg;
+  reap_zombies();
+  pthread_attr_init(&attr);
+  if (lt_stack_size() > 0) pthread_attr_setstacksize(&attr, (size_t)lt_stack_size());
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGILL); sigdelset(&all, SIGTRAP); sigdelset(&all, SIGABRT);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = pthread_create(&tid, &attr, trampoline, sp);
+  if (rc != 0) free(sp);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc == 0 && out) *out = tid;
+  return rc;
+}
+
+static int t_start(lua_State *L) {
+  static const char *const names[] = {
+    "package.path", "package.cpath", "target", "args", "self", "class"
+  };
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  lt_Buf *payload;
+  pthread_t tid;
+  int state, daemon, rc;
+  lua_settop(L, 1);
+  pthread_mutex_lock(&t->mu);
+  state = t->state;
+  pthread_mutex_unlock(&t->mu);
+  if (state != NEW) return luaL_error(L, "threads can only be started once");
+  lua_getglobal(L, "package");                                  /* 2 */
+  if (lua_istable(L, 2)) { lua_getfield(L, 2, "path"); lua_getfield(L, 2, "cpath"); }
+  else { lua_pushnil(L); lua_pushnil(L); }
+  lua_remove(L, 2);                                             /* L: self path cpath */
+  push_fields(L, 1, 1);                                         /* 4: fields */
+  lua_getfield(L, 4, "_target");                                /* 5 */
+  lua_getfield(L, 4, "_args");                                  /* 6 */
+  lua_newtable(L);                                              /* 7: other fields */
+  lua_pushnil(L);
+  while (lua_next(L, 4)) {
+    if (lua_type(L, -2) == LUA_TSTRING && (strcmp(lua_tostring(L, -2), "_target") == 0 ||
+                                           strcmp(lua_tostring(L, -2), "_args") == 0)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, 7);
+  }
+  push_class(L, 1);                                             /* 8 */
+  lua_remove(L, 4);
+  payload = lt_encode(L, 2, 6, names);
+  pthread_mutex_lock(&t->mu);
+  if (t->state != NEW) {
+    pthread_mutex_unlock(&t->mu);
+    lt_buf_free(payload);
+    return luaL_error(L, "threads can only be started once");
+  }
+  t->state = STARTED;
+  t->payload = payload;
+  daemon = t->daemon;
+  pthread_mutex_unlock(&t->mu);
+  lt_incref(&t->obj);                                           /* the new thread's */
+  pthread_mutex_lock(&G.mu);
+  active_add(t);
+  if (!daemon) G.nondaemon++;
+  pthread_mutex_unlock(&G.mu);
+  rc = lt_spawn(thread_main, t, &tid);
+  if (rc != 0) {
+    pthread_mutex_lock(&G.mu);
+    active_remove(t);
+    if (!daemon) G.nondaemon--;
+    pthread_mutex_unlock(&G.mu);
+    pthread_mutex_lock(&t->mu);
+    t->state = NEW;
+    t->payload = NULL;
+    pthread_mutex_unlock(&t->mu);
+    lt_buf_free(payload);
+    lt_decref(&t->obj);
+    return luaL_error(L, "can't start new thread (%s)", strerror(rc));
+  }
+  pthread_mutex_lock(&t->mu);        /* ident is the pthread_t: get_ident() in the thread */
+  t->ident = (lua_Integer)(uintptr_t)tid;
+  t->has_ident = 1;
+  pthread_mutex_unlock(&t->mu);
+  return 0;
+}
+
+static void wait_ended(lt_Thread *t, double deadline, int *ended) {
+  pthread_mutex_lock(&t->mu);
+  while (t->state != ENDED && cond_wait_until(&t->cv, &t->mu, deadline)) {}
+  *ended = t->state == ENDED;
+  pthread_mutex_unlock(&t->mu);
+}
+
+static void check_joinable(lua_State *L, lt_Thread *t) {
+  int state;
+  if (t == lt_current()) luaL_error(L, "cannot join current thread");
+  pthread_mutex_lock(&t->mu);
+  state = t->state;
+  pthread_mutex_unlock(&t->mu);
+  if (state == NEW) luaL_error(L, "cannot join thread before it is started");
+}
+
+static int t_join(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  double deadline = lt_deadline(lt_opttimeout(L, 2));
+  int ended;
+  check_joinable(L, t);
+  wait_ended(t, deadline, &ended);
+  if (ended) apply_fields(L, 1, t);
+  lua_pushboolean(L, ended);
+  return 1;
+}
+
+static int t_is_alive(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  int state;
+  pthread_mutex_lock(&t->mu);
+  state = t->state;
+  pthread_mutex_unlock(&t->mu);
+  if (state == ENDED) apply_fields(L, 1, t);
+  lua_pushboolean(L, state == STARTED);
+  return 1;
+}
+
+static int t_result(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  int ended, n;
+  check_joinable(L, t);
+  wait_ended(t, LT_FOREVER, &ended);
+  apply_fields(L, 1, t);
+  lua_settop(L, 0);
+  if (t->results == NULL) {
+    if (t->ok) return 0;
+    lua_pushstring(L, "thread failed (its error could not be transferred)");
+    return lua_error(L);
+  }
+  n = lt_decode(L, t->results);
+  if (!t->ok) return lua_error(L);
+  return n;
+}
+
+static int t_getname(lua_State *L) {
+  push_name(L, (lt_Thread *)selfproxy(L)->obj);
+  return 1;
+}
+
+static int t_setname(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushstring(L, "name");
+  lua_insert(L, 2);
+  return t_newindex(L);
+}
+
+static int t_isdaemon(lua_State *L) {
+  lua_settop(L, 1);
+  lua_pushstring(L, "daemon");
+  return t_index(L);
+}
+
+static int t_setdaemon(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushstring(L, "daemon");
+  lua_insert(L, 2);
+  return t_newindex(L);
+}
+
+static const luaL_Reg thread_methods[] = {
+  {"init", t_init}, {"run", t_run}, {"start", t_start}, {"join", t_join},
+  {"is_alive", t_is_alive}, {"result", t_result}, {"extend", t_extend},
+  {"getName", t_getname}, {"setName", t_setname}, {"isDaemon", t_isdaemon},
+  {"setDaemon", t_setdaemon}, {"isAlive", t_is_alive},
+  {NULL, NULL}
+};
+
+static void thread_metatable(lua_State *L) {
+  static const luaL_Reg meta[] = {
+    {"__index", t_index}, {"__newindex", t_newindex}, {"__tostring", t_tostring},
+    {NULL, NULL}
+  };
+  lt_classmetatable(L, &lt_ThreadClass, NULL, meta);
+}
+
+/* ====================================================================== FUNCTIONS */
+
+static int f_current_thread(lua_State *L) {
+  lt_Thread *t = lt_current();
+  if (t == NULL) return luaL_error(L, "not enough memory");
+  if (T_current != G.main && t->kind == 0
+      && lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) == LUA_TUSERDATA)
+    return 1;                                   /* this thread's own self, with its fields */
+  lt_pushobject(L, &t->obj);
+  return 1;
+}
+
+static int f_main_thread(lua_State *L) {
+  lt_current();
+  lt_pushobject(L, &G.main->obj);
+  return 1;
+}
+
+static int collect_active(lua_State *L, int push) {
+  lt_Thread **list;
+  lt_Thread *t;
+  int n = 0, i;
+  lt_current();
+  pthread_mutex_lock(&G.mu);
+  for (t = G.active.next; t != &G.active; t = t->next) n++;
+  list = (lt_Thread **)malloc(sizeof *list * (size_t)(n ? n : 1));
+  if (list) {
+    i = 0;
+    for (t = G.active.next; t != &G.active; t = t->next) { lt_incref(&t->obj); list[i++] = t; }
+  }
+  pthread_mutex_unlock(&G.mu);
+  if (list == NULL) return luaL_error(L, "not enough memory");
+  if (push) {
+    lua_createtable(L, n, 0);
+    for (i = 0; i < n; i++) {
+      lt_pushobject(L, &list[n - 1 - i]->obj);     /* oldest first */
+      lua_rawseti(L, -2, i + 1);
+    }
+  }
+  for (i = 0; i < n; i++) lt_decref(&list[i]->obj);
+  free(list);
+  if (!push) lua_pushinteger(L, n);
+  return 1;
+}
+
+static int f_enumerate(lua_State *L) { return collect_active(L, 1); }
+static int f_active_count(lua_State *L) { return collect_active(L, 0); }
+
+static int f_get_ident(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lt_thread_ident());
+  return 1;
+}
+
+static int f_get_native_id(lua_State *L) {
+  lua_pushinteger(L, native_id());
+  return 1;
+}
+
+static int f_stack_size(lua_State *L) {
+  size_t old;
+  pthread_mutex_lock(&G.mu);
+  old = G.stacksize;
+  pthread_mutex_unlock(&G.mu);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer sz = luaL_checkinteger(L, 1);
+    if (sz != 0 && sz < LT_MIN_STACK)
+      return luaL_error(L, "size not valid: %d bytes (minimum is 32 KiB)", (int)sz);
+    if (sz < 0) return luaL_argerror(L, 1, "size must be 0 or a positive integer");
+    pthread_mutex_lock(&G.mu);
+    G.stacksize = (size_t)sz;
+    pthread_mutex_unlock(&G.mu);
+  }
+  lua_pushinteger(L, (lua_Integer)old);
+  return 1;
+}
+
+int lt_stack_size(void) {
+  size_t s;
+  pthread_mutex_lock(&G.mu);
+  s = G.stacksize;
+  pthread_mutex_unlock(&G.mu);
+  return (int)s;
+}
+
+static int f_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  if (s < 0) return luaL_argerror(L, 1, "sleep length must be non-negative");
+  lt_sleep(s);
+  return 0;
+}
+
+static int f_monotonic(lua_State *L) {
+  lua_pushnumber(L, lt_now());
+  return 1;
+}
+
+static int f_excepthook_default(lua_State *L) { return default_excepthook(L); }
+
+/* Module __index / __newindex: threading.excepthook is process-wide. */
+static int m_index(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  if (k && strcmp(k, "excepthook") == 0) { push_hook(L); return 1; }
+  return 0;
+}
+
+static int m_newindex(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  if (k && strcmp(k, "excepthook") == 0) {
+    lua_settop(L, 3);
+    lua_replace(L, 1);
+    lua_settop(L, 1);
+    return set_excepthook(L);
+  }
+  lua_rawset(L, 1);
+  return 0;
+}
+
+static void (*exit_hooks[8])(void);
+static int n_exit_hooks;
+
+void lt_on_exit(void (*fn)(void)) {
+  int i, found = 0;
+  pthread_mutex_lock(&G.mu);
+  for (i = 0; i < n_exit_hooks; i++) found |= exit_hooks[i] == fn;
+  if (!found && n_exit_hooks < 8) exit_hooks[n_exit_hooks++] = fn;
+  pthread_mutex_unlock(&G.mu);
+}
+
+/* Exit: run the exit hooks, wait for the non-daemon threads, join the finished OS threads. */
+void lt_wait_nondaemon(void) {
+  int i, n;
+  pthread_mutex_lock(&G.mu);
+  n = n_exit_hooks;
+  pthread_mutex_unlock(&G.mu);
+  for (i = 0; i < n; i++) exit_hooks[i]();
+  wait_nondaemon();
+}
+
+static void wait_nondaemon(void) {
+  int self = (T_current && T_current->kind == 0 && !T_current->daemon) ? 1 : 0;
+  pthread_mutex_lock(&G.mu);
+  while (G.nondaemon > self) pthread_cond_wait(&G.cv, &G.mu);
+  pthread_mutex_unlock(&G.mu);
+  if (!self) reap_zombies();
+}
+
+/* print(...) that writes each line with one call, so lines from threads never mix. */
+static int lt_print(lua_State *L) {
+  int n = lua_gettop(L), i;
+  luaL_Buffer B;
+  size_t len;
+  const char *s;
+  luaL_buffinit(L, &B);
+  for (i = 1; i <= n; i++) {
+    if (i > 1) luaL_addchar(&B, '\t');
+    luaL_tolstring(L, i, NULL);
+    luaL_addvalue(&B);
+  }
+  luaL_addchar(&B, '\n');
+  luaL_pushresult(&B);
+  s = lua_tolstring(L, -1, &len);
+  flockfile(stdout);
+  fwrite(s, 1, len, stdout);
+  fflush(stdout);
+  funlockfile(stdout);
+  return 0;
+}
+
+void lt_install_print(lua_State *L) {
+  lua_getglobal(L, "print");
+  if (lua_iscfunction(L, -1) && lua_tocfunction(L, -1) != lt_print
+      && lua_getupvalue(L, -1, 1) == NULL) {
+    lua_pushcfunction(L, lt_print);
+    lua_setglobal(L, "print");
+  }
+  lua_pop(L, 1);
+}
+
+static void thread_openlibs(lua_State *L) {
+  luaL_openlibs(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_lthreading);
+  lua_setfield(L, -2, "lthreading");
+  lua_pop(L, 1);
+  lt_install_print(L);
+}
+
+lua_State *lt_newstate(void) {
+  lua_State *L = luaL_newstate();
+  if (L != NULL) thread_openlibs(L);   /* only memory errors possible: the panic handler */
+  return L;
+}
+
+lt_Thread *lt_adopt_current(const char *name, int daemon) {
+  lt_Thread *t = (lt_Thread *)calloc(1, sizeof *t);
+  if (t == NULL) return NULL;
+  lt_object_init(&t->obj, &lt_ThreadClass);
+  thread_setup(t, name, daemon, 0);
+  t->state = STARTED;
+  t->ident = (lua_Integer)lt_thread_ident();
+  t->native_id = native_id();
+  t->has_ident = t->has_native = 1;
+  pthread_mutex_lock(&G.mu);
+  active_add(t);
+  pthread_mutex_unlock(&G.mu);
+  T_current = t;
+  return t;
+}
+
+void lt_release_current(void) {
+  lt_Thread *t = T_current;
+  if (t == NULL) return;
+  T_current = NULL;
+  pthread_mutex_lock(&G.mu);
+  active_remove(t);
+  pthread_mutex_unlock(&G.mu);
+  pthread_mutex_lock(&t->mu);
+  t->state = ENDED;
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+  lt_decref(&t->obj);
+}
+
+void lt_open_thread(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"current_thread", f_current_thread}, {"main_thread", f_main_thread},
+    {"enumerate", f_enumerate}, {"active_count", f_active_count},
+    {"get_ident", f_get_ident}, {"get_native_id", f_get_native_id},
+    {"stack_size", f_stack_size}, {"sleep", f_sleep}, {"monotonic", f_monotonic},
+    {"__excepthook__", f_excepthook_default},
+    {"currentThread", f_current_thread}, {"activeCount", f_active_count},
+    {NULL, NULL}
+  };
+  /* module table on top */
+  lt_current();
+  luaL_setfuncs(L, funcs, 0);
+  lua_pushnumber(L, LT_TIMEOUT_MAX);
+  lua_setfield(L, -2, "TIMEOUT_MAX");
+  if (lt_pushnamed_raw(L, "Thread") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);                                 /* the Thread class */
+    luaL_setfuncs(L, thread_methods, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, class_call);
+    lua_setfield(L, -2, "__call");
+    lua_setmetatable(L, -2);
+    lt_setname(L, -1, "Thread");
+  }
+  lua_setfield(L, -2, "Thread");
+  /* the module's own metatable: excepthook */
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, m_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, m_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
+}
