@@ -11,14 +11,14 @@
 -- Each phase prints its duration and counts, and the resident memory (/proc/self/statm) after
 -- its first and its last tenth; it fails (exit 1) if memory grew by more than the tolerance.
 --
--- Environment: SOAK_MIX_SECONDS (default 30), SOAK_TOLERANCE_MB (default 8),
+-- Environment: SOAK_MIX_SECONDS (default 30), SOAK_TOLERANCE_MB (default 4),
 --              SOAK_TOLERANCE_PCT (default 10: a percentage of the first reading, added).
 
 local threading = require "lthreading"
 local mono = threading.monotonic
 
 local MIX_SECONDS = tonumber(os.getenv("SOAK_MIX_SECONDS")) or 30
-local TOL_MB = tonumber(os.getenv("SOAK_TOLERANCE_MB")) or 8
+local TOL_MB = tonumber(os.getenv("SOAK_TOLERANCE_MB")) or 4
 local TOL_PCT = tonumber(os.getenv("SOAK_TOLERANCE_PCT")) or 10
 
 local PAGE = 4096

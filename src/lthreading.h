@@ -155,6 +155,11 @@ typedef struct lt_Buf lt_Buf;
 ** value that cannot cross; nothing leaks then.  The buffer holds one reference to every
 ** object it mentions. */
 lt_Buf *lt_encode(lua_State *L, int idx, int n, const char *const *names);
+/* The same, for a buffer that `owner` will keep inside itself (a queue item, a thread's
+** result): a reference to the owner in the values is not counted, so an object holding
+** itself is no reference cycle.  The buffer must not outlive the owner. */
+lt_Buf *lt_encode_owned(lua_State *L, int idx, int n, const char *const *names,
+                        lt_Object *owner);
 /* Push the values (any number of times, any state).  Returns how many were pushed.
 ** Raises on memory errors and on a corrupt buffer. */
 int     lt_decode(lua_State *L, const lt_Buf *b);

@@ -42,6 +42,7 @@ struct lt_Buf {
   size_t len, cap;
   int nvals, flags;
   int nobjs, objcap;
+  lt_Object *owner;          /* references to the owner are not counted (no self-cycle) */
   lt_Object **objs;
   char data[1];
 };
@@ -54,14 +55,15 @@ static lt_Buf *buf_new(size_t cap) {
   lt_Buf *b = (lt_Buf *)malloc(offsetof(lt_Buf, data) + cap);
   if (b == NULL) return NULL;
   b->len = 0; b->cap = cap; b->nvals = 0; b->flags = 0;
-  b->nobjs = 0; b->objcap = 0; b->objs = NULL;
+  b->nobjs = 0; b->objcap = 0; b->objs = NULL; b->owner = NULL;
   return b;
 }
 
 void lt_buf_free(lt_Buf *b) {
   int i;
   if (b == NULL) return;
-  for (i = 0; i < b->nobjs; i++) lt_decref(b->objs[i]);
+  for (i = 0; i < b->nobjs; i++)
+    if (b->objs[i] != b->owner) lt_decref(b->objs[i]);
   free(b->objs);
   free(b);
 }
@@ -422,7 +424,7 @@ static void encode(Enc *e, int idx) {
         b->objs = no;
         b->objcap = ncap;
       }
-      lt_incref(p->obj);
+      if (p->obj != b->owner) lt_incref(p->obj);
       b->objs[b->nobjs++] = p->obj;
       b->flags |= BUF_UNSAFE;
       putbyte(e, T_OBJ);
@@ -459,6 +461,11 @@ static int encode_all(lua_State *L) {
 }
 
 lt_Buf *lt_encode(lua_State *L, int idx, int n, const char *const *names) {
+  return lt_encode_owned(L, idx, n, names, NULL);
+}
+
+lt_Buf *lt_encode_owned(lua_State *L, int idx, int n, const char *const *names,
+                        lt_Object *owner) {
   Enc e;
   int i, simple = 1;
   idx = lua_absindex(L, idx);
@@ -469,6 +476,7 @@ lt_Buf *lt_encode(lua_State *L, int idx, int n, const char *const *names) {
   e.b = buf_new(64);
   if (e.b == NULL) luaL_error(L, "not enough memory");
   e.b->nvals = n;
+  e.b->owner = owner;
   for (i = 0; i < n && simple; i++) simple = is_scalar(L, idx + i);
   if (simple) {   /* no error possible but memory: encode directly */
     e.depth = 0;

@@ -632,23 +632,25 @@ static int thread_body(lua_State *L) {
   return lua_gettop(L) - 1;
 }
 
-/* lua_pcall'd helper: encode values 2..top into *(lt_Buf**)lightud 1. */
+typedef struct TryEnc { lt_Buf *b; const char *const *names; lt_Object *owner; } TryEnc;
+
+/* lua_pcall'd helper: encode values 2..top as described by the TryEnc at 1. */
 static int encode_values(lua_State *L) {
-  lt_Buf **out = (lt_Buf **)lua_touserdata(L, 1);
-  const char *const *names = (const char *const *)lua_touserdata(L, 2);
-  *out = lt_encode(L, 3, lua_gettop(L) - 2, names);
+  TryEnc *te = (TryEnc *)lua_touserdata(L, 1);
+  te->b = lt_encode_owned(L, 2, lua_gettop(L) - 1, te->names, te->owner);
   return 0;
 }
 
-/* Encode n values on top (popping them); NULL and the error message on top if it fails. */
-static lt_Buf *try_encode(lua_State *L, int n, const char *const *names) {
-  lt_Buf *b = NULL;
+/* Encode n values on top (popping them) into a buffer kept by thread t; NULL and the error
+** message on top if it fails. */
+static lt_Buf *try_encode(lua_State *L, int n, const char *const *names, lt_Thread *t) {
+  TryEnc te;
+  te.b = NULL; te.names = names; te.owner = &t->obj;
   lua_pushcfunction(L, encode_values);
-  lua_pushlightuserdata(L, &b);
-  lua_pushlightuserdata(L, (void *)names);
-  lua_rotate(L, -3 - n, 3);
-  if (lua_pcall(L, n + 2, 0, 0) != LUA_OK) return NULL;
-  return b;
+  lua_pushlightuserdata(L, &te);
+  lua_rotate(L, -2 - n, 2);
+  if (lua_pcall(L, n + 1, 0, 0) != LUA_OK) return NULL;
+  return te.b;
 }
 
 static const char *const RESULT_NAMES[] = {
@@ -656,13 +658,27 @@ static const char *const RESULT_NAMES[] = {
   "result[7]", "result[8]"
 };
 
+/* Leave enumerate() first, then become ENDED: once join() returned, the thread is gone. */
+static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
+  pthread_mutex_lock(&G.mu);
+  active_remove(t);
+  pthread_mutex_unlock(&G.mu);
+  pthread_mutex_lock(&t->mu);
+  t->ok = ok;
+  t->results = results;
+  t->fields = fields;
+  t->state = ENDED;
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+}
+
 static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres) {
   static const char *const errname[] = { "error value" };
   static const char *const fieldsname[] = { "self" };
   lt_Buf *results = NULL, *fields = NULL;
   int ok = status == LUA_OK;
   if (ok) {
-    results = try_encode(L, nres, nres <= 8 ? RESULT_NAMES : NULL);
+    results = try_encode(L, nres, nres <= 8 ? RESULT_NAMES : NULL, t);
     if (results == NULL) ok = 0;            /* the encoding error becomes the thread's */
   }
   if (!ok) {
@@ -676,11 +692,11 @@ static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres) {
     lt_excepthook_call(L, -3, tb, -1);
     lua_pop(L, 2);
     lua_pushvalue(L, -1);
-    results = try_encode(L, 1, errname);
+    results = try_encode(L, 1, errname, t);
     if (results == NULL) {               /* not transferable: send its string form */
       lua_pop(L, 1);
       luaL_tolstring(L, -1, NULL);
-      results = try_encode(L, 1, errname);
+      results = try_encode(L, 1, errname, t);
     }
     lua_settop(L, 0);
   }
@@ -690,7 +706,7 @@ static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres) {
     lua_pushnil(L); lua_setfield(L, 2, "_target");
     lua_pushnil(L); lua_setfield(L, 2, "_args");
     lua_pushvalue(L, 2);
-    fields = try_encode(L, 1, fieldsname);
+    fields = try_encode(L, 1, fieldsname, t);
     if (fields == NULL) {                /* drop the fields that cannot cross */
       lua_pop(L, 1);
       lua_newtable(L);                   /* L: self fields clean */
@@ -698,27 +714,18 @@ static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres) {
       while (lua_next(L, 2)) {
         lua_pushvalue(L, -2);
         lua_pushvalue(L, -2);
-        if ((fields = try_encode(L, 1, fieldsname)) != NULL) {
+        if ((fields = try_encode(L, 1, fieldsname, t)) != NULL) {
           lt_buf_free(fields);
           lua_pushvalue(L, -2);
           lua_insert(L, -2);
           lua_rawset(L, 3);
         } else lua_pop(L, 2);
       }
-      fields = try_encode(L, 1, fieldsname);
+      fields = try_encode(L, 1, fieldsname, t);
     }
   }
   lua_settop(L, 0);
-  pthread_mutex_lock(&t->mu);
-  t->ok = ok;
-  t->results = results;
-  t->fields = fields;
-  t->state = ENDED;
-  pthread_cond_broadcast(&t->cv);
-  pthread_mutex_unlock(&t->mu);
-  pthread_mutex_lock(&G.mu);
-  active_remove(t);
-  pthread_mutex_unlock(&G.mu);
+  mark_ended(t, ok, results, fields);
 }
 
 static void thread_openlibs(lua_State *L);
@@ -741,13 +748,7 @@ static void *thread_main(void *arg) {
   if (L == NULL) {
     static const char msg[] = "lthreading: cannot create a Lua state (out of memory)\n";
     write_stderr(msg, sizeof msg - 1);
-    pthread_mutex_lock(&t->mu);
-    t->state = ENDED;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-    pthread_mutex_lock(&G.mu);
-    active_remove(t);
-    pthread_mutex_unlock(&G.mu);
+    mark_ended(t, 0, NULL, NULL);
   } else {
     thread_openlibs(L);
     lua_pushcfunction(L, msgh);
@@ -1079,8 +1080,6 @@ static int f_monotonic(lua_State *L) {
   return 1;
 }
 
-static int f_excepthook_default(lua_State *L) { return default_excepthook(L); }
-
 /* Module __index / __newindex: threading.excepthook is process-wide. */
 static int m_index(lua_State *L) {
   const char *k = lua_tostring(L, 2);
@@ -1212,7 +1211,7 @@ void lt_open_thread(lua_State *L) {
     {"enumerate", f_enumerate}, {"active_count", f_active_count},
     {"get_ident", f_get_ident}, {"get_native_id", f_get_native_id},
     {"stack_size", f_stack_size}, {"sleep", f_sleep}, {"monotonic", f_monotonic},
-    {"__excepthook__", f_excepthook_default},
+    {"__excepthook__", default_excepthook},
     {"currentThread", f_current_thread}, {"activeCount", f_active_count},
     {NULL, NULL}
   };
