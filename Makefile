@@ -60,24 +60,40 @@ bench: deps
 bench/baseline: bench/baseline.c
 	$(CC) -std=c11 -O2 -D_GNU_SOURCE -I$(LUA_INC) -o $@ $< -llua5.4 -lpthread -lm -ldl
 
-# Sanitizer builds: the module is built with the sanitizer and the runtime is preloaded
-# into the (uninstrumented) lua5.4 interpreter.
+# Sanitizer builds go to build/<kind>/ (never clobbering ./lthreading.so); the specs then
+# load that module.  ASan: its runtime is preloaded into the stock lua5.4.  TSan's runtime
+# cannot be preloaded into an uninstrumented program, so TSan runs busted in build/tsan/lua,
+# a minimal interpreter (tools/luahost.c) built with -fsanitize=thread over Debian's static
+# liblua5.4.a.  Subprocesses started by specs use $$LT_LUA (the same interpreter).
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+TSAN_FLAGS = -O1 -g -fsanitize=thread
 ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
+
+build/asan/lthreading.so: $(SRCS) $(HDRS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(LDFLAGS) -o $@ $(SRCS) $(LIBS)
+
+build/tsan/lthreading.so: $(SRCS) $(HDRS) Makefile
+	@mkdir -p $(@D)
+	clang $(CFLAGS) $(TSAN_FLAGS) $(LDFLAGS) -o $@ $(SRCS) $(LIBS)
+
+build/tsan/lua: tools/luahost.c
+	@mkdir -p $(@D)
+	clang -std=c11 $(TSAN_FLAGS) -I$(LUA_INC) -o $@ $< -Wl,-E \
+	  -Wl,--whole-archive $(firstword $(wildcard /usr/lib/*/liblua5.4.a)) -Wl,--no-whole-archive -lm -ldl
+
 asan: deps
-	$(MAKE) --no-print-directory clean
-	$(MAKE) --no-print-directory lthreading.so OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
-	LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0 \
+	@$(MAKE) --no-print-directory build/asan/lthreading.so
+	LUA_CPATH_5_4="$(CURDIR)/build/asan/?.so;;" LD_PRELOAD=$(ASAN_RT) \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUSTED) $(SPECS)
-	$(MAKE) --no-print-directory clean
 
-TSAN_RT = $(shell clang -print-file-name=libclang_rt.tsan-x86_64.so)
 tsan: deps
-	$(MAKE) --no-print-directory clean
-	$(MAKE) --no-print-directory lthreading.so CC=clang OPT="-O1 -g -fsanitize=thread"
-	LD_PRELOAD=$(TSAN_RT) TSAN_OPTIONS="suppressions=$(CURDIR)/.ci/tsan.supp halt_on_error=0 exitcode=66" \
-	  $(BUSTED) $(SPECS)
-	$(MAKE) --no-print-directory clean
+	@$(MAKE) --no-print-directory build/tsan/lthreading.so build/tsan/lua
+	LUA_CPATH_5_4="$(CURDIR)/build/tsan/?.so;;" LT_LUA="$(CURDIR)/build/tsan/lua" \
+	  TSAN_OPTIONS="suppressions=$(CURDIR)/.ci/tsan.supp halt_on_error=0 exitcode=66" \
+	  build/tsan/lua $$(command -v busted) $(SPECS)
 
 # memcheck over the core specs (the whole suite is slow under valgrind): no definite or
 # indirect leak, no memory error.  Prints busted's summary; exits non-zero on any error.
@@ -93,4 +109,4 @@ soak: deps
 	$(LUA) bench/soak.lua
 
 clean:
-	rm -f lthreading.so bench/baseline src/*.o
+	rm -rf lthreading.so bench/baseline src/*.o build

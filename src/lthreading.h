@@ -193,7 +193,8 @@ void lt_release_current(void);
 void lt_on_exit(void (*fn)(void));
 extern _Thread_local int lt_depth_limit;    /* marshal nesting limit of this OS thread */
 /* Called by luaopen in every state. */
-void lt_open_thread(lua_State *L);          /* leaves the Thread class on the stack */
+void lt_open_thread(lua_State *L);          /* Thread and the thread functions, in the module */
+void lt_push_thread_class(lua_State *L);    /* the state's Thread class (made on first use) */
 int  lt_excepthook_call(lua_State *L, int errvalue_idx, const char *traceback,
                         int thread_idx);    /* run the installed hook; never raises */
 

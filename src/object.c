@@ -231,7 +231,12 @@ int lt_pushnamed(lua_State *L, const char *name) {
   lt_state_init(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BYNAME);
   t = lua_getfield(L, -1, name);
-  if (t == LUA_TNIL) {        /* lthreading not opened in this state yet */
+  if (t == LUA_TNIL && strcmp(name, "Thread") == 0) {
+    /* what every new thread needs: build just that, not the whole module */
+    lua_pop(L, 1);
+    lt_push_thread_class(L);
+    t = LUA_TTABLE;
+  } else if (t == LUA_TNIL) {        /* lthreading not opened in this state yet */
     lua_pop(L, 1);
     lua_pushcfunction(L, luaopen_lthreading);
     lua_call(L, 0, 1);

@@ -43,7 +43,7 @@ struct lt_Thread {
   int state, daemon, ok, kind;         /* kind: 0 thread, 1 main, 2 dummy */
   char *name;
   lua_Integer ident, native_id;
-  int has_ident, has_native;
+  int has_ident, has_native, native_waiters;
   lt_Buf *payload;                     /* start -> consumed by the new thread */
   lt_Buf *results;                     /* return values, or the error value when !ok */
   lt_Buf *fields;                      /* self's fields as the thread left them */
@@ -126,17 +126,32 @@ static void active_remove(lt_Thread *t) {  /* G.mu held */
   }
 }
 
-static void reap_zombies(void) {
-  Zombie *z;
+/* Join the OS threads that finished.  Unless `block`, only those already gone (a spawn
+** must not wait for a thread that is still unwinding); process exit joins them all. */
+static void reap_zombies(int block) {
+  Zombie *z, *keep = NULL;
   pthread_mutex_lock(&G.mu);
   z = G.zombies;
   G.zombies = NULL;
   pthread_mutex_unlock(&G.mu);
   while (z) {
     Zombie *next = z->next;
-    pthread_join(z->tid, NULL);
-    free(z);
+#if defined(__GLIBC__)
+    int done = (block ? pthread_join(z->tid, NULL) : pthread_tryjoin_np(z->tid, NULL)) == 0;
+#else
+    int done = pthread_join(z->tid, NULL) == 0;
+#endif
+    if (done) free(z);
+    else { z->next = keep; keep = z; }
     z = next;
+  }
+  if (keep) {
+    Zombie *last = keep;
+    while (last->next) last = last->next;
+    pthread_mutex_lock(&G.mu);
+    last->next = G.zombies;
+    G.zombies = keep;
+    pthread_mutex_unlock(&G.mu);
   }
 }
 
@@ -421,8 +436,11 @@ static int t_index(lua_State *L) {
       int native = k[0] == 'n', has;
       lua_Integer v;
       pthread_mutex_lock(&t->mu);
-      if (native)   /* published by the thread itself, just after start */
+      if (native) {   /* published by the thread itself, just after start */
+        t->native_waiters++;
         while (t->state != NEW && !t->has_native) pthread_cond_wait(&t->cv, &t->mu);
+        t->native_waiters--;
+      }
       has = native ? t->has_native : t->has_ident;
       v = native ? t->native_id : t->ident;
       pthread_mutex_unlock(&t->mu);
@@ -672,7 +690,10 @@ static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
   pthread_mutex_unlock(&t->mu);
 }
 
-static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres) {
+typedef struct Outcome { int ok; lt_Buf *results, *fields; } Outcome;
+
+/* Marshal what the thread leaves behind (running the excepthook on error) into *out. */
+static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres, Outcome *out) {
   static const char *const errname[] = { "error value" };
   static const char *const fieldsname[] = { "self" };
   lt_Buf *results = NULL, *fields = NULL;
@@ -725,11 +746,14 @@ static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres) {
     }
   }
   lua_settop(L, 0);
-  mark_ended(t, ok, results, fields);
+  out->ok = ok;
+  out->results = results;
+  out->fields = fields;
 }
 
 static void thread_openlibs(lua_State *L);
 static void wait_nondaemon(void);
+
 
 static void *thread_main(void *arg) {
   lt_Thread *t = (lt_Thread *)arg;
@@ -742,7 +766,7 @@ static void *thread_main(void *arg) {
   t->native_id = native_id();
   t->has_native = 1;
   daemon = t->daemon;
-  pthread_cond_broadcast(&t->cv);
+  if (t->native_waiters) pthread_cond_broadcast(&t->cv);   /* never wake a joiner for this */
   pthread_mutex_unlock(&t->mu);
   L = luaL_newstate();
   if (L == NULL) {
@@ -754,10 +778,15 @@ static void *thread_main(void *arg) {
     lua_pushcfunction(L, msgh);
     lua_pushcfunction(L, thread_body);
     lua_pushlightuserdata(L, t);
+    Outcome out;
     status = lua_pcall(L, 1, LUA_MULTRET, 1);
     lua_remove(L, 1);
-    finish_thread(L, t, status, status == LUA_OK ? lua_gettop(L) : 1);
+    finish_thread(L, t, status, status == LUA_OK ? lua_gettop(L) : 1, &out);
+    /* Close first, so that join() returns to a thread that is all but gone: the joiner
+    ** then finds this OS thread exited (no second wait in pthread_join) and no finalizer
+    ** of this state runs after join(). */
     lua_close(L);
+    mark_ended(t, out.ok, out.results, out.fields);
   }
   {
     lt_Buf *payload;
@@ -802,7 +831,7 @@ int lt_spawn(void *(*fn)(void *), void *arg, pthread_t *out) {
   if (sp == NULL) return ENOMEM;
   sp->fn = fn;
   sp->arg = arg;
-  reap_zombies();
+  reap_zombies(0);
   pthread_attr_init(&attr);
   if (lt_stack_size() > 0) pthread_attr_setstacksize(&attr, (size_t)lt_stack_size());
   sigfillset(&all);
@@ -1125,7 +1154,7 @@ static void wait_nondaemon(void) {
   pthread_mutex_lock(&G.mu);
   while (G.nondaemon > self) pthread_cond_wait(&G.cv, &G.mu);
   pthread_mutex_unlock(&G.mu);
-  if (!self) reap_zombies();
+  if (!self) reap_zombies(1);
 }
 
 /* print(...) that writes each line with one call, so lines from threads never mix. */
@@ -1167,6 +1196,19 @@ static void thread_openlibs(lua_State *L) {
   lua_setfield(L, -2, "lthreading");
   lua_pop(L, 1);
   lt_install_print(L);
+}
+
+/* Push the state's Thread class, making it (once per state) if needed. */
+void lt_push_thread_class(lua_State *L) {
+  if (lt_pushnamed_raw(L, "Thread") != LUA_TNIL) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 16);
+  luaL_setfuncs(L, thread_methods, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, class_call);
+  lua_setfield(L, -2, "__call");
+  lua_setmetatable(L, -2);
+  lt_setname(L, -1, "Thread");
 }
 
 lua_State *lt_newstate(void) {
@@ -1220,16 +1262,7 @@ void lt_open_thread(lua_State *L) {
   luaL_setfuncs(L, funcs, 0);
   lua_pushnumber(L, LT_TIMEOUT_MAX);
   lua_setfield(L, -2, "TIMEOUT_MAX");
-  if (lt_pushnamed_raw(L, "Thread") == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_newtable(L);                                 /* the Thread class */
-    luaL_setfuncs(L, thread_methods, 0);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, class_call);
-    lua_setfield(L, -2, "__call");
-    lua_setmetatable(L, -2);
-    lt_setname(L, -1, "Thread");
-  }
+  lt_push_thread_class(L);
   lua_setfield(L, -2, "Thread");
   /* the module's own metatable: excepthook */
   lua_createtable(L, 0, 2);
