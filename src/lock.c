@@ -88,6 +88,7 @@ static lt_Lock *checklock(lua_State *L, const lt_Class *cls) {
 static int acquire_args(lua_State *L, double *deadline) {
   int blocking = 1;
   double timeout = -1;
+  if (lua_gettop(L) == 1) { *deadline = LT_FOREVER; return 1; }   /* the common call */
   switch (lua_type(L, 2)) {
     case LUA_TNONE: case LUA_TNIL: break;
     case LUA_TBOOLEAN: blocking = lua_toboolean(L, 2); break;

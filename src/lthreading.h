@@ -109,7 +109,9 @@ struct lt_Object {
 typedef struct lt_Proxy {
   lt_Object *obj;
   int flags;                        /* per-proxy, per-state bits for the class's own use */
+  unsigned magic;                   /* LT_PROXY_MAGIC: see lt_checkself */
 } lt_Proxy;
+#define LT_PROXY_MAGIC 0x6c744f62u  /* "ltOb" */
 
 void lt_object_init(lt_Object *o, const lt_Class *cls);  /* refs = 1: the caller's */
 void lt_incref(lt_Object *o);
@@ -123,12 +125,11 @@ void *lt_newobject(lua_State *L, const lt_Class *cls, size_t size);
 lt_Proxy  *lt_toproxy(lua_State *L, int idx);              /* any lthreading proxy or NULL */
 lt_Object *lt_toobject(lua_State *L, int idx, const lt_Class *cls);  /* NULL if not one */
 lt_Object *lt_checkobject(lua_State *L, int idx, const lt_Class *cls); /* arg error if not */
-/* Fast form for argument 1 of methods and metamethods registered by lt_classmetatable
-** (they carry the metatable as upvalue 1). */
+/* Fast form for argument 1 (self) of methods: the proxy's magic word, then the class. */
 lt_Object *lt_checkself(lua_State *L, const lt_Class *cls);
 /* Fill the new metatable on top for a class: __index = methods, __gc, __name, __tostring,
 ** plus the given metamethods (which may override those); marks it as an lthreading proxy
-** metatable.  Methods and metamethods get the metatable as upvalue 1 (for lt_checkself). */
+** metatable. */
 void lt_classmetatable(lua_State *L, const lt_Class *cls, const luaL_Reg *methods,
                        const luaL_Reg *metamethods);
 

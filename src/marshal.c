@@ -30,7 +30,7 @@
 #include "lthreading.h"
 
 enum {
-  T_NIL, T_FALSE, T_TRUE, T_INT, T_FLT, T_STR, T_LIGHT,
+  T_NIL, T_FALSE, T_TRUE, T_INT, T_FLT, T_STR, T_LIGHT, T_I8, T_I16, T_I32,
   T_TABLE, T_REF, T_LFUNC, T_CFUNC, T_GLOBALS, T_NAMED, T_MODULE, T_OBJ,
   T_ENV, T_UPJOIN
 };
@@ -209,6 +209,7 @@ static void enc_error(Enc *e, const char *what) {
 }
 
 static void encode(Enc *e, int idx);
+static void encode_number(Enc *e, int idx);
 
 static void push_step(Enc *e, int kind, int idx, int n) {
   e->depth++;
@@ -265,7 +266,7 @@ static void encode_table(Enc *e, int idx) {
   const char *name;
   size_t at_narr, at_nhash;
   uint32_t narr = 0, nhash = 0;
-  int arraymode = 1;
+  int arraymode = 1, top;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   if (lua_rawequal(L, -1, idx)) { lua_pop(L, 1); putbyte(e, T_GLOBALS); return; }
   lua_pop(L, 1);
@@ -282,11 +283,14 @@ static void encode_table(Enc *e, int idx) {
   at_nhash = reserve32(e);
   luaL_checkstack(L, 6, "value too deeply nested");
   lua_pushnil(L);
+  top = lua_gettop(L) + 1;                        /* where each value lands */
   while (lua_next(L, idx)) {                      /* L: ... key value */
-    int top = lua_gettop(L);
+    int isint;
     push_step(e, P_KEY, top - 1, 0);
-    if (arraymode && lua_isinteger(L, -2) && lua_tointeger(L, -2) == (lua_Integer)narr + 1) {
-      encode(e, top);
+    /* (table keys are never integral floats: lua_tointegerx is an exact test here) */
+    if (arraymode && lua_tointegerx(L, -2, &isint) == (lua_Integer)narr + 1 && isint) {
+      if (lua_type(L, top) == LUA_TNUMBER) encode_number(e, top);
+      else encode(e, top);
       narr++;
     } else {
       arraymode = 0;
@@ -368,22 +372,36 @@ static void encode_function(Enc *e, int idx) {
   }
 }
 
+/* Numbers are the bulk of most payloads: one capacity check, then fixed-width writes
+** (integers in the smallest of 1, 2, 4 or 8 bytes; the subtype is kept). */
+static void encode_number(Enc *e, int idx) {
+  lua_State *L = e->L;
+  char *p;
+  if (LT_UNLIKELY(e->b->cap - e->b->len < 9) && !grow(e, 9)) oom(e);
+  p = e->b->data + e->b->len;
+  if (lua_isinteger(L, idx)) {
+    lua_Integer i = lua_tointeger(L, idx);
+    if (i >= INT8_MIN && i <= INT8_MAX) {
+      p[0] = T_I8; p[1] = (char)(int8_t)i; e->b->len += 2;
+    } else if (i >= INT16_MIN && i <= INT16_MAX) {
+      int16_t v = (int16_t)i; p[0] = T_I16; memcpy(p + 1, &v, 2); e->b->len += 3;
+    } else if (i >= INT32_MIN && i <= INT32_MAX) {
+      int32_t v = (int32_t)i; p[0] = T_I32; memcpy(p + 1, &v, 4); e->b->len += 5;
+    } else {
+      p[0] = T_INT; memcpy(p + 1, &i, 8); e->b->len += 9;
+    }
+  } else {
+    lua_Number n = lua_tonumber(L, idx);
+    p[0] = T_FLT; memcpy(p + 1, &n, sizeof n); e->b->len += 1 + sizeof n;
+  }
+}
+
 static void encode(Enc *e, int idx) {
   lua_State *L = e->L;
   switch (lua_type(L, idx)) {
     case LUA_TNIL: putbyte(e, T_NIL); break;
     case LUA_TBOOLEAN: putbyte(e, lua_toboolean(L, idx) ? T_TRUE : T_FALSE); break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        lua_Integer i = lua_tointeger(L, idx);
-        putbyte(e, T_INT);
-        putvar(e, ((lua_Unsigned)i << 1) ^ (lua_Unsigned)(i >> 63));   /* zigzag */
-      } else {
-        lua_Number n = lua_tonumber(L, idx);
-        putbyte(e, T_FLT);
-        put(e, &n, sizeof n);
-      }
-      break;
+    case LUA_TNUMBER: encode_number(e, idx); break;
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
@@ -572,7 +590,11 @@ static void decode_table(Dec *d) {
   lua_createtable(L, (int)narr, (int)nhash);
   register_ref(d);
   for (i = 1; i <= narr; i++) {
-    decode(d);
+    /* the array part of a table is often all small integers: decode those inline */
+    if (LT_LIKELY(d->end - d->p >= 2) && *d->p == T_I8) {
+      lua_pushinteger(L, (int8_t)d->p[1]);
+      d->p += 2;
+    } else decode(d);
     lua_rawseti(L, -2, (lua_Integer)i);
   }
   for (i = 0; i < nhash; i++) {
@@ -655,11 +677,10 @@ static void decode(Dec *d) {
     case T_NIL: lua_pushnil(L); break;
     case T_FALSE: lua_pushboolean(L, 0); break;
     case T_TRUE: lua_pushboolean(L, 1); break;
-    case T_INT: {
-      lua_Unsigned z = getvar(d);
-      lua_pushinteger(L, (lua_Integer)((z >> 1) ^ (~(z & 1) + 1)));
-      break;
-    }
+    case T_I8: { int8_t v; getraw(d, &v, 1); lua_pushinteger(L, v); break; }
+    case T_I16: { int16_t v; getraw(d, &v, 2); lua_pushinteger(L, v); break; }
+    case T_I32: { int32_t v; getraw(d, &v, 4); lua_pushinteger(L, v); break; }
+    case T_INT: { lua_Integer v; getraw(d, &v, 8); lua_pushinteger(L, v); break; }
     case T_FLT: { lua_Number n; getraw(d, &n, sizeof n); lua_pushnumber(L, n); break; }
     case T_STR: { size_t len; const char *s = getstr(d, &len); lua_pushlstring(L, s, len); break; }
     case T_LIGHT: { void *p; getraw(d, &p, sizeof p); lua_pushlightuserdata(L, p); break; }

@@ -102,27 +102,27 @@ void lt_classmetatable(lua_State *L, const lt_Class *cls, const luaL_Reg *method
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, proxy_tostring);
   lua_setfield(L, -2, "__tostring");
-  if (methods) {               /* methods get the metatable as upvalue: see lt_checkself */
+  if (methods) {
     lua_newtable(L);
-    lua_pushvalue(L, -2);
-    luaL_setfuncs(L, methods, 1);
+    luaL_setfuncs(L, methods, 0);
     lua_setfield(L, -2, "__index");
   }
-  if (metamethods) {
-    lua_pushvalue(L, -1);
-    luaL_setfuncs(L, metamethods, 1);
-  }
+  if (metamethods) luaL_setfuncs(L, metamethods, 0);
 }
 
-/* Fast check of argument 1 in a method registered by lt_classmetatable: its metatable is
-** the method's upvalue.  Falls back to the full check (and its error). */
+/*
+** Fast check of argument 1 of a method (the hot path of every lock call).  A full userdata
+** of exactly a proxy's size whose magic word matches and whose object has the wanted class
+** is taken as our proxy without looking at its metatable: a foreign userdata would need
+** the same size and the same 32-bit magic at the same place, and then also a pointer to a
+** live lt_Object of that class -- it cannot happen by accident.  Anything else takes the
+** full check (and its error message).
+*/
 lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
   lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
-  if (p != NULL && lua_getmetatable(L, 1)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
-    lua_pop(L, 1);
-    if (same && p->obj) return p->obj;
-  }
+  if (p != NULL && lua_rawlen(L, 1) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC
+      && p->obj != NULL && p->obj->cls == cls)
+    return p->obj;
   return lt_checkobject(L, 1, cls);
 }
 
@@ -141,6 +141,7 @@ static lt_Proxy *emptyproxy(lua_State *L, const lt_Class *cls) {
   p = (lt_Proxy *)lt_newuserdata(L, sizeof(lt_Proxy), cls->nuv);
   p->obj = NULL;
   p->flags = 0;
+  p->magic = LT_PROXY_MAGIC;
   push_metatable(L, cls);
   lua_setmetatable(L, -2);
   return p;
