@@ -94,13 +94,17 @@ end
 
 -- Run `script` (Lua source) in a fresh `lua5.4` process, at most `limit` seconds (default 20).
 -- Returns {code = exit status (124: timed out, 128+N: killed by signal N), out = stdout, err = stderr}.
+-- The interpreter for child processes: $LT_LUA when set (the TSan run uses an instrumented
+-- one, since the sanitizer's runtime cannot be preloaded into lua5.4), else lua5.4.
+H.interpreter = os.getenv("LT_LUA") or "lua5.4"
+
 function H.lua(script, limit)
   local src, out, err = os.tmpname(), os.tmpname(), os.tmpname()
   local f = assert(io.open(src, "wb"))
   f:write(script)
   f:close()
-  local cmd = string.format("LUA_CPATH_5_4=%s timeout %d lua5.4 %s >%s 2>%s",
-    shquote(child_cpath()), limit or 20, shquote(src), shquote(out), shquote(err))
+  local cmd = string.format("LUA_CPATH_5_4=%s timeout %d %s %s >%s 2>%s",
+    shquote(child_cpath()), limit or 20, H.interpreter, shquote(src), shquote(out), shquote(err))
   local p = io.popen(cmd .. "; echo $?", "r")
   local status = p:read("a")
   p:close()

@@ -4,6 +4,9 @@
 -- assert; they return what they saw and the main thread checks it.  Every wait is bounded.
 
 local threading = require "lthreading"
+if not package.searchpath("helpers", package.path) then     -- run without the Makefile
+  package.path = "spec/?.lua;" .. package.path
+end
 local H = require "helpers"
 
 -- The "bad argument" pattern, tolerant of the function name Lua reports.

@@ -5,6 +5,9 @@
 -- thread checks it.
 
 local threading = require "lthreading"
+if not package.searchpath("helpers", package.path) then     -- run without the Makefile
+  package.path = "spec/?.lua;" .. package.path
+end
 local H = require "helpers"
 
 -- A light userdata obtainable from plain Lua: debug.upvalueid returns one.
@@ -325,6 +328,30 @@ describe("values crossing threads (API.md §1)", function()
       assert.same({n = 2, true, "function"}, r)
     end)
 
+    it("arrive as the receiver's own require(name), found through the creator's package.path", function()
+      -- a module only reachable through a package.path entry this thread added at run time
+      local base = os.tmpname()
+      os.remove(base)
+      local dir, modname = base:match("^(.*)/([^/]+)$")
+      local file = assert(io.open(base .. ".lua", "w"))
+      file:write("return {answer = 42, loads = 0}\n")
+      file:close()
+      local saved_path = package.path
+      package.path = dir .. "/?.lua;" .. package.path
+      finally(function()
+        package.path = saved_path
+        package.loaded[modname] = nil
+        os.remove(base .. ".lua")
+      end)
+      local mod = require(modname)
+      mod.loads = mod.loads + 1           -- the sender's copy differs from a fresh load
+      local ok, r = pcall(H.runp, function(m, name)
+        return m == require(name), m.answer, m.loads
+      end, mod, modname)
+      assert.is_true(ok, tostring(r))
+      assert.same({n = 3, true, 42, 0}, r)
+    end)
+
     it("are never a copy: a module used as an upvalue is the receiver's", function()
       local r = H.runp(function() return threading == require("lthreading") end)
       assert.same({n = 1, true}, r)
@@ -395,6 +422,37 @@ describe("values crossing threads (API.md §1)", function()
       end)
       H.join(t)
       assert.is_true(rawequal(t, (t:result())))
+    end)
+
+    it("live as long as any thread references them: a thread never joined still runs", function()
+      local done = threading.Lock()
+      done:acquire()
+      finally(function() if done:locked() then done:release() end end)
+      do
+        local t = threading.Thread(function(d)
+          require("lthreading").sleep(0.1)
+          d:release()
+        end, done)
+        t:start()
+      end                                  -- the only reference here is dropped
+      collectgarbage(); collectgarbage()
+      assert.is_true(done:acquire(H.JOIN))
+    end)
+
+    it("live as long as any thread references them: dropped while another thread waits", function()
+      local t
+      do
+        local lock = threading.Lock()
+        lock:acquire()
+        t = threading.Thread(function(l)
+          local got = l:acquire(0.3)        -- times out: nobody releases it
+          return got, l:locked()
+        end, lock)
+        t:start()
+      end                                  -- this thread drops the lock while t waits on it
+      collectgarbage(); collectgarbage()
+      H.join(t)
+      assert.same({n = 2, false, true}, table.pack(t:result()))
     end)
   end)
 

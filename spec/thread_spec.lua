@@ -4,6 +4,9 @@
 -- assert; they return what they saw and the main thread checks it.  Every wait is bounded.
 
 local threading = require "lthreading"
+if not package.searchpath("helpers", package.path) then     -- run without the Makefile
+  package.path = "spec/?.lua;" .. package.path
+end
 local H = require "helpers"
 
 -- A thread held at a gate: it waits (at most 10 s) on a Lock the caller holds.
@@ -692,6 +695,33 @@ describe("module functions (API.md §2)", function()
     local b = threading.monotonic()
     assert.is_true(b - a >= 0.03, "advanced " .. (b - a) .. " s")
     assert.is_true(b - a < 5)
+  end)
+
+  it("lthreading threads block SIGINT; the main thread does not (Linux /proc)", function()
+    -- SigBlk of one task of this process, as an integer mask (low 32 bits suffice: SIGINT = 2)
+    local function sigblk(tid)
+      local f = io.open("/proc/self/task/" .. tid .. "/status", "r")
+      if not f then return nil end
+      local s = f:read("a")
+      f:close()
+      local hex = s:match("SigBlk:%s*(%x+)")
+      return hex and tonumber(hex:sub(-8), 16)
+    end
+    local main_mask = sigblk(threading.get_native_id())
+    if not main_mask then pending("no /proc/self/task here") return end
+    local r = H.runp(function()
+      local lt = require "lthreading"
+      local f = io.open("/proc/self/task/" .. lt.get_native_id() .. "/status", "r")
+      if not f then return nil end
+      local s = f:read("a")
+      f:close()
+      local hex = s:match("SigBlk:%s*(%x+)")
+      return hex and tonumber(hex:sub(-8), 16)
+    end)
+    local SIGINT_BIT = 1 << (2 - 1)
+    assert.is_not_nil(r[1])
+    assert.equal(SIGINT_BIT, r[1] & SIGINT_BIT, "SIGINT not blocked in a thread")
+    assert.equal(0, main_mask & SIGINT_BIT, "SIGINT blocked in the main thread")
   end)
 
   it("has Python's camelCase aliases", function()

@@ -44,7 +44,7 @@ struct lt_Thread {
   char *name;
   lua_Integer ident, native_id;
   int has_ident, has_native, native_waiters;
-  lt_Buf *payload;                     /* start -> consumed by the new thread */
+  lt_Buf *paths, *payload;             /* start -> freed by the new thread when it ends */
   lt_Buf *results;                     /* return values, or the error value when !ok */
   lt_Buf *fields;                      /* self's fields as the thread left them */
   lt_Thread *next, *prev;              /* G.active */
@@ -162,6 +162,7 @@ static void thread_destroy(lt_Object *o) {
   pthread_mutex_destroy(&t->mu);
   pthread_cond_destroy(&t->cv);
   lt_buf_free(t->payload);
+  lt_buf_free(t->paths);
   lt_buf_free(t->results);
   lt_buf_free(t->fields);
   free(t->name);
@@ -626,15 +627,16 @@ static int msgh(lua_State *L) {
 /* Run under lua_pcall with msgh: rebuild self and call self:run(). 1: lt_Thread* */
 static int thread_body(lua_State *L) {
   lt_Thread *t = (lt_Thread *)lua_touserdata(L, 1);
-  lt_Buf *payload = t->payload;
   lua_settop(L, 0);
-  lt_decode(L, payload);      /* L: path cpath target args fields class */
+  /* the paths first: decoding the rest may require() modules through them */
+  lt_decode(L, t->paths);                                    /* L: path cpath */
   lua_getglobal(L, "package");
   if (lua_istable(L, -1)) {
     lua_pushvalue(L, 1); lua_setfield(L, -2, "path");
     lua_pushvalue(L, 2); lua_setfield(L, -2, "cpath");
   }
   lua_pop(L, 1);
+  lt_decode(L, t->payload);              /* L: path cpath target args fields class */
   lua_pushvalue(L, 3); lua_setfield(L, 5, "_target");
   lua_pushvalue(L, 4); lua_setfield(L, 5, "_args");
   lt_pushobject(L, &t->obj);                                 /* L: ... self */
@@ -789,12 +791,14 @@ static void *thread_main(void *arg) {
     mark_ended(t, out.ok, out.results, out.fields);
   }
   {
-    lt_Buf *payload;
+    lt_Buf *payload, *paths;
     pthread_mutex_lock(&t->mu);
     payload = t->payload;
-    t->payload = NULL;
+    paths = t->paths;
+    t->payload = t->paths = NULL;
     pthread_mutex_unlock(&t->mu);
     lt_buf_free(payload);
+    lt_buf_free(paths);
   }
   lt_decref(&t->obj);
   return daemon ? NULL : (void *)&G;      /* the trampoline counts non-daemon threads out */
@@ -848,10 +852,11 @@ int lt_spawn(void *(*fn)(void *), void *arg, pthread_t *out) {
 
 static int t_start(lua_State *L) {
   static const char *const names[] = {
-    "package.path", "package.cpath", "target", "args", "self", "class"
+    "target", "args", "self", "class"
   };
+  static const char *const pathnames[] = { "package.path", "package.cpath" };
   lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
-  lt_Buf *payload;
+  lt_Buf *payload, *paths;
   pthread_t tid;
   int state, daemon, rc;
   lua_settop(L, 1);
@@ -880,15 +885,22 @@ static int t_start(lua_State *L) {
   }
   push_class(L, 1);                                             /* 8 */
   lua_remove(L, 4);
-  payload = lt_encode(L, 2, 6, names);
+  paths = lt_encode(L, 2, 2, pathnames);      /* nothing allocated before: may raise */
+  payload = try_encode(L, 4, names, t);        /* pops target args fields class */
+  if (payload == NULL) {                       /* a value that cannot cross */
+    lt_buf_free(paths);
+    return lua_error(L);
+  }
   pthread_mutex_lock(&t->mu);
   if (t->state != NEW) {
     pthread_mutex_unlock(&t->mu);
     lt_buf_free(payload);
+    lt_buf_free(paths);
     return luaL_error(L, "threads can only be started once");
   }
   t->state = STARTED;
   t->payload = payload;
+  t->paths = paths;
   daemon = t->daemon;
   pthread_mutex_unlock(&t->mu);
   lt_incref(&t->obj);                                           /* the new thread's */
@@ -904,9 +916,10 @@ static int t_start(lua_State *L) {
     pthread_mutex_unlock(&G.mu);
     pthread_mutex_lock(&t->mu);
     t->state = NEW;
-    t->payload = NULL;
+    t->payload = t->paths = NULL;
     pthread_mutex_unlock(&t->mu);
     lt_buf_free(payload);
+    lt_buf_free(paths);
     lt_decref(&t->obj);
     return luaL_error(L, "can't start new thread (%s)", strerror(rc));
   }
