@@ -98,12 +98,12 @@ end
 -- one, since the sanitizer's runtime cannot be preloaded into lua5.4), else lua5.4.
 H.interpreter = os.getenv("LT_LUA") or "lua5.4"
 
-function H.lua(script, limit)
+function H.lua(script, limit, env)
   local src, out, err = os.tmpname(), os.tmpname(), os.tmpname()
   local f = assert(io.open(src, "wb"))
   f:write(script)
   f:close()
-  local cmd = string.format("LUA_CPATH_5_4=%s timeout %d %s %s >%s 2>%s",
+  local cmd = string.format("%s LUA_CPATH_5_4=%s timeout %d %s %s >%s 2>%s", env or "",
     shquote(child_cpath()), limit or 20, H.interpreter, shquote(src), shquote(out), shquote(err))
   local p = io.popen(cmd .. "; echo $?", "r")
   local status = p:read("a")

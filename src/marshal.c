@@ -445,8 +445,8 @@ static void encode(Enc *e, int idx) {
       if (p->obj != b->owner) lt_incref(p->obj);
       b->objs[b->nobjs++] = p->obj;
       b->flags |= BUF_UNSAFE;
-      putbyte(e, T_OBJ);
-      putvar(e, (lua_Unsigned)(b->nobjs - 1));
+      putbyte(e, T_OBJ);                      /* may move the buffer: b is stale now */
+      putvar(e, (lua_Unsigned)(e->b->nobjs - 1));
       break;
     }
     case LUA_TTHREAD: enc_error(e, "coroutine"); break;
