@@ -25,7 +25,7 @@ SUDO     = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export LUA_CPATH_5_4 := $(CURDIR)/?.so;;
 export LUA_PATH_5_4  := $(CURDIR)/?.lua;$(CURDIR)/spec/?.lua;;
 
-.PHONY: all deps test demo bench asan tsan valgrind soak clean check-examples
+.PHONY: all deps test demo bench asan tsan valgrind soak fuzz clean
 
 all: lthreading.so
 
@@ -105,6 +105,17 @@ valgrind: deps
 	valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	  --show-leak-kinds=definite,indirect --suppressions=$(CURDIR)/.ci/valgrind.supp \
 	  $(LUA) $$(command -v busted) $(VG_SPECS)
+
+# libFuzzer over the marshaler (clang; FUZZ_SECONDS, default 60).  Corpus: fuzz/corpus.
+FUZZ_SECONDS ?= 60
+build/fuzz_marshal: fuzz/fuzz_marshal.c $(SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I$(LUA_INC) -Isrc \
+	  -o $@ fuzz/fuzz_marshal.c $(SRCS) $(firstword $(wildcard /usr/lib/*/liblua5.4.a)) -lm -ldl -lpthread
+
+fuzz: deps build/fuzz_marshal
+	@mkdir -p fuzz/corpus
+	build/fuzz_marshal -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 fuzz/corpus
 
 soak: deps
 	@$(MAKE) --no-print-directory lthreading.so

@@ -713,6 +713,7 @@ static void decode(Dec *d) {
       lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
       lua_pushvalue(L, -2);
       if (lua_rawget(L, -2) == LUA_TNIL) {                          /* L: name loaded nil */
+        if (!d->allow_unsafe) corrupt(d);        /* untrusted bytes never load modules */
         lua_pop(L, 2);
         if (lua_getglobal(L, "require") != LUA_TFUNCTION)
           luaL_error(L, "cannot receive module '%s': no require", lua_tostring(L, -2));
