@@ -6,24 +6,29 @@
 ---------------------------------------------------------------------------- helpers
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- the repository root: from this file's own path, else the current directory
+-- the repository root: the parent of this file's directory (else the current directory)
 local ROOT = (function()
+  local p = io.popen("pwd")
+  local cwd = p:read("l")
+  p:close()
   local src = debug.getinfo(1, "S").source
-  local dir = src:sub(1, 1) == "@" and src:sub(2):match("^(.-)/?spec/[^/]+$") or nil
-  if dir == nil or dir == "" or dir == "." then dir = nil end
-  if dir == nil or dir:sub(1, 1) ~= "/" then
-    local p = io.popen("pwd")
-    local cwd = p:read("l")
-    p:close()
-    dir = dir and (cwd .. "/" .. dir) or cwd
-  end
-  return dir
+  if src:sub(1, 1) ~= "@" then return cwd end
+  local path = src:sub(2)
+  if path:sub(1, 1) ~= "/" then path = cwd .. "/" .. path end
+  path = path:gsub("/%./", "/")
+  local root = path:match("^(.*)/[^/]+/[^/]+$")          -- drop "/spec/examples_spec.lua"
+  return (root and root ~= "") and root or cwd
 end)()
+
+-- where lthreading.so is found: LUA_CPATH_5_4 as given (the Makefile exports it), else the root
+local CPATH = os.getenv("LUA_CPATH_5_4") or (ROOT .. "/?.so;;")
 
 -- run examples/NAME.lua; returns its output (stdout and stderr together), exit status, lines
 local function run(name)
-  local cmd = string.format('cd %s && LUA_CPATH_5_4=%s timeout 30 lua5.4 examples/%s.lua 2>&1; echo "EXIT:$?"',
-    shell_quote(ROOT), shell_quote(ROOT .. "/?.so;;"), name)
+  -- $LT_LUA: the TSan run's instrumented interpreter (see the Makefile); lua5.4 otherwise
+  local cmd = string.format('cd %s && LUA_CPATH_5_4=%s timeout 30 ' .. (os.getenv("LT_LUA") or "lua5.4")
+    .. ' examples/%s.lua 2>&1; echo "EXIT:$?"',
+    shell_quote(ROOT), shell_quote(CPATH), name)
   local p = assert(io.popen(cmd))
   local out = p:read("a")
   p:close()

@@ -196,6 +196,9 @@ extern _Thread_local int lt_depth_limit;    /* marshal nesting limit of this OS 
 /* Called by luaopen in every state. */
 void lt_open_thread(lua_State *L);          /* Thread and the thread functions, in the module */
 void lt_push_thread_class(lua_State *L);    /* the state's Thread class (made on first use) */
+/* The marshaler sends the Thread proxy at idx: snapshot its class and fields for the
+** receiving states (a Timer's cancel() works from any thread).  Never raises. */
+void lt_thread_sent(lua_State *L, int idx);
 int  lt_excepthook_call(lua_State *L, int errvalue_idx, const char *traceback,
                         int thread_idx);    /* run the installed hook; never raises */
 

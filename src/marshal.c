@@ -434,6 +434,7 @@ static void encode(Enc *e, int idx) {
         lua_pushfstring(L, "userdata (%s)", tname ? tname : "no __name");
         enc_error(e, lua_tostring(L, -1));
       }
+      if (p->obj->cls == &lt_ThreadClass) lt_thread_sent(L, idx);  /* its class and fields */
       b = e->b;
       if (b->nobjs == b->objcap) {
         int ncap = b->objcap ? b->objcap * 2 : 4;

@@ -35,6 +35,7 @@
 
 enum { NEW, STARTED, ENDED };
 #define APPLIED 1          /* proxy flag: the fields copied back were applied to this proxy */
+#define VIEWED  2          /* proxy flag: the sender's snapshot was looked at */
 
 struct lt_Thread {
   lt_Object obj;
@@ -47,10 +48,18 @@ struct lt_Thread {
   lt_Buf *paths, *payload;             /* start -> freed by the new thread when it ends */
   lt_Buf *results;                     /* return values, or the error value when !ok */
   lt_Buf *fields;                      /* self's fields as the thread left them */
+  struct Snapshot *view;               /* fields+class as last sent to another thread */
   lt_Thread *next, *prev;              /* G.active */
 };
 
 typedef struct Zombie { pthread_t tid; struct Zombie *next; } Zombie;
+
+/* A refcounted buffer, so that a reader can decode it while a writer replaces it. */
+typedef struct Snapshot { atomic_int refs; lt_Buf *buf; } Snapshot;
+
+static void snap_release(Snapshot *sn) {
+  if (sn && atomic_fetch_sub(&sn->refs, 1) == 1) { lt_buf_free(sn->buf); free(sn); }
+}
 
 typedef struct Hook { atomic_int refs; lt_Buf *buf; } Hook;
 
@@ -165,6 +174,7 @@ static void thread_destroy(lt_Object *o) {
   lt_buf_free(t->paths);
   lt_buf_free(t->results);
   lt_buf_free(t->fields);
+  snap_release(t->view);
   free(t->name);
   free(t);
 }
@@ -377,9 +387,45 @@ static lt_Proxy *selfproxy(lua_State *L) {
   return p;
 }
 
+static int decode_snapshot(lua_State *L) {     /* lua_pcall'd: 1 = lt_Buf* */
+  return lt_decode(L, (const lt_Buf *)lua_touserdata(L, 1));
+}
+
+/*
+** A Thread proxy in a state other than its creator's starts with neither fields nor class.
+** The first time it needs them, it takes the snapshot its sender made (lt_thread_sent):
+** so a Timer or a Thread subclass keeps its methods and fields in every thread it reaches.
+*/
+static void ensure_view(lua_State *L, int idx) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+  lt_Thread *t = (lt_Thread *)p->obj;
+  Snapshot *sn;
+  if (p->flags & VIEWED) return;
+  p->flags |= VIEWED;
+  {
+    int has = lt_getuv(L, idx, 1) != LUA_TNIL;
+    has |= lt_getuv(L, idx, 2) != LUA_TNIL;
+    lua_pop(L, 2);
+    if (has) return;                          /* the creator's own proxy */
+  }
+  pthread_mutex_lock(&t->mu);
+  sn = t->view;
+  if (sn) atomic_fetch_add(&sn->refs, 1);
+  pthread_mutex_unlock(&t->mu);
+  if (sn == NULL) return;
+  lua_pushcfunction(L, decode_snapshot);
+  lua_pushlightuserdata(L, sn->buf);
+  if (lua_pcall(L, 1, 2, 0) == LUA_OK) {      /* L: fields class */
+    lt_setuv(L, idx, 2);
+    lt_setuv(L, idx, 1);
+  } else lua_pop(L, 1);                       /* keep the plain Thread view */
+  snap_release(sn);
+}
+
 /* Push field table (user value 1) of the proxy at idx, creating it if asked. */
 static int push_fields(lua_State *L, int idx, int create) {
   idx = lua_absindex(L, idx);
+  ensure_view(L, idx);
   if (lt_getuv(L, idx, 1) == LUA_TTABLE) return 1;
   lua_pop(L, 1);
   if (!create) { lua_pushnil(L); return 0; }
@@ -391,6 +437,8 @@ static int push_fields(lua_State *L, int idx, int create) {
 
 /* Push the class (user value 2) of the proxy at idx, Thread by default. */
 static void push_class(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  ensure_view(L, idx);
   if (lt_getuv(L, idx, 2) != LUA_TNIL) return;
   lua_pop(L, 1);
   lt_pushnamed(L, "Thread");
@@ -677,6 +725,57 @@ static const char *const RESULT_NAMES[] = {
   "result[1]", "result[2]", "result[3]", "result[4]", "result[5]", "result[6]",
   "result[7]", "result[8]"
 };
+
+static int encode_snapshot(lua_State *L) {     /* lua_pcall'd: 1 = lt_Thread*, 2 fields, 3 class */
+  lt_Thread *t = (lt_Thread *)lua_touserdata(L, 1);
+  static const char *const names[] = { "self", "class" };
+  lt_Buf **out = (lt_Buf **)lua_touserdata(L, 4);
+  *out = lt_encode_owned(L, 2, 2, names, &t->obj);
+  return 0;
+}
+
+/*
+** Called by the marshaler when the Thread proxy at idx is sent to another thread: record
+** its fields (less the target and args) and its class, for ensure_view over there.
+** Values that cannot cross only mean no snapshot: sending the thread itself never fails.
+*/
+void lt_thread_sent(lua_State *L, int idx) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+  lt_Thread *t = (lt_Thread *)p->obj;
+  Snapshot *sn, *old;
+  lt_Buf *b = NULL;
+  int top = lua_gettop(L);
+  idx = lua_absindex(L, idx);
+  if (lt_getuv(L, idx, 2) == LUA_TNIL || !lua_checkstack(L, 8)) { lua_settop(L, top); return; }
+  lua_pushcfunction(L, encode_snapshot);               /* L: class f */
+  lua_pushlightuserdata(L, t);
+  lua_newtable(L);                                      /* fields without _target/_args */
+  if (lt_getuv(L, idx, 1) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      if (strcmp(k, "_target") != 0 && strcmp(k, "_args") != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -5);
+      } else lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, top + 1);                            /* the class */
+  lua_pushlightuserdata(L, &b);
+  if (lua_pcall(L, 4, 0, 0) != LUA_OK || b == NULL) { lua_settop(L, top); return; }
+  lua_settop(L, top);
+  sn = (Snapshot *)malloc(sizeof *sn);
+  if (sn == NULL) { lt_buf_free(b); return; }
+  atomic_init(&sn->refs, 1);
+  sn->buf = b;
+  pthread_mutex_lock(&t->mu);
+  old = t->view;
+  t->view = sn;
+  pthread_mutex_unlock(&t->mu);
+  snap_release(old);
+}
 
 /* Leave enumerate() first, then become ENDED: once join() returned, the thread is gone. */
 static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
