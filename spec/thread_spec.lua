@@ -444,6 +444,22 @@ describe("Thread (API.md §2)", function()
       H.join(p)
       assert.equal(42, p:result())
     end)
+
+    it("an instance sent to another thread keeps its class's methods and its fields there", function()
+      local Greeter = threading.Thread:extend()
+      function Greeter:hello() return "hello from " .. self.tag end
+      local g = Greeter{tag = "g1"}
+      assert.same({"hello from g1", "g1"}, {H.run(function(x) return x:hello(), x.tag end, g)})
+    end)
+
+    it("a Timer can be cancelled from another thread", function()
+      local fired = threading.Event()
+      local tm = threading.Timer(0.5, function(ev) ev:set() end, fired)
+      tm:start()
+      assert.equal("cancelled", H.run(function(x) x:cancel(); return "cancelled" end, tm))
+      assert.is_true(tm:join(H.JOIN))
+      assert.is_false(fired:is_set())
+    end)
   end)
 
   ---------------------------------------------------------------------- excepthook
