@@ -42,6 +42,7 @@ struct lt_Thread {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int state, daemon, ok, kind;         /* kind: 0 thread, 1 main, 2 dummy */
+  size_t memlimit;                     /* bytes for the thread's state while it runs; 0: none */
   char *name;
   lua_Integer ident, native_id;
   int has_ident, has_native, native_waiters;
@@ -609,6 +610,11 @@ static int t_init(lua_State *L) {
         pthread_mutex_lock(&t->mu); old = t->name; t->name = d; pthread_mutex_unlock(&t->mu);
         free(old);
         lua_pop(L, 2);
+      } else if (strcmp(k, "memory_limit") == 0) {
+        lua_Integer lim = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+        luaL_argcheck(L, lim >= 0, 1, "memory_limit must be a non-negative integer");
+        pthread_mutex_lock(&t->mu); t->memlimit = (size_t)lim; pthread_mutex_unlock(&t->mu);
+        lua_pop(L, 1);
       } else if (strcmp(k, "daemon") == 0) {
         if (!lua_isnil(L, -1)) {
           luaL_argexpected(L, lua_isboolean(L, -1), 1, "boolean as daemon");
@@ -856,9 +862,31 @@ static void thread_openlibs(lua_State *L);
 static void wait_nondaemon(void);
 
 
+/* The allocator of a thread given a memory_limit: counts its state's bytes. */
+typedef struct MemLimit { size_t used, limit; } MemLimit;
+
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  MemLimit *m = (MemLimit *)ud;
+  void *p;
+  if (ptr == NULL) osize = 0;
+  if (nsize == 0) { free(ptr); m->used -= osize; return NULL; }
+  if (m->limit && nsize > osize && m->used - osize + nsize > m->limit) return NULL;
+  p = realloc(ptr, nsize);
+  if (p) m->used = m->used - osize + nsize;
+  return p;
+}
+
+static int state_panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  lua_writestringerror("lthreading: PANIC: unprotected error in a thread (%s)\n",
+                       msg ? msg : "error object is not a string");
+  return 0;
+}
+
 static void *thread_main(void *arg) {
   lt_Thread *t = (lt_Thread *)arg;
   lua_State *L;
+  MemLimit ml;
   int daemon, status;
   size_t stack = (size_t)lt_stack_size();
   T_current = t;
@@ -869,7 +897,11 @@ static void *thread_main(void *arg) {
   daemon = t->daemon;
   if (t->native_waiters) pthread_cond_broadcast(&t->cv);   /* never wake a joiner for this */
   pthread_mutex_unlock(&t->mu);
-  L = luaL_newstate();
+  ml.used = ml.limit = 0;
+  if (t->memlimit) {
+    L = lua_newstate(limited_alloc, &ml);
+    if (L) lua_atpanic(L, state_panic);
+  } else L = luaL_newstate();
   if (L == NULL) {
     static const char msg[] = "lthreading: cannot create a Lua state (out of memory)\n";
     write_stderr(msg, sizeof msg - 1);
@@ -880,7 +912,9 @@ static void *thread_main(void *arg) {
     lua_pushcfunction(L, thread_body);
     lua_pushlightuserdata(L, t);
     Outcome out;
+    ml.limit = t->memlimit;          /* the run is limited; setup and error reporting not */
     status = lua_pcall(L, 1, LUA_MULTRET, 1);
+    ml.limit = 0;
     lua_remove(L, 1);
     finish_thread(L, t, status, status == LUA_OK ? lua_gettop(L) : 1, &out);
     /* Close first, so that join() returns to a thread that is all but gone: the joiner
