@@ -4,9 +4,9 @@
 **
 ** The raw lock is one atomic word (0 free, 1 held, 2 held and maybe contended) waited on
 ** with lt_park: Drepper's "mutex2".  It has no owner, so any thread may release a Lock, and
-** timeouts are native.  Before parking, a waiter spins for a bounded time (about one
-** cross-core wake-up, LT_SPIN_NS), because most critical sections are shorter than the cost
-** of sleeping and being woken.
+** timeouts are native.  Before parking, a waiter spins for a bounded, adaptive time
+** (lt_spin_changed: at most about one cross-core wake-up, less when spinning stops paying),
+** because most critical sections are shorter than the cost of sleeping and being woken.
 ** RLock adds an owner (the OS thread's ident) and a depth; only the owner touches the depth.
 */
 #include <limits.h>
@@ -15,9 +15,6 @@
 
 #include "lthreading.h"
 
-#if !defined(LT_SPIN_NS)
-#define LT_SPIN_NS 20e-6       /* seconds of spinning before parking */
-#endif
 
 typedef struct lt_Lock {
   lt_Object obj;
@@ -28,24 +25,18 @@ typedef struct lt_Lock {
 
 /* ====================================================================== RAW LOCK */
 
-static int raw_spin(lt_RawLock *l) {
-  double until = 0;
-  int i;
-  for (i = 1;; i++) {
-    int w = atomic_load_explicit(&l->word, memory_order_relaxed);
-    if (w == 0) {
-      int expect = 0;
-      if (atomic_compare_exchange_weak_explicit(&l->word, &expect, 1, memory_order_acquire,
+/* Spin (adaptively) while the lock is held by a running owner; 1 if we got it. */
+static int raw_spin(lt_RawLock *l, double deadline) {
+  int tries;
+  for (tries = 0; tries < 4; tries++) {
+    int w = atomic_load_explicit(&l->word, memory_order_relaxed), expect = 0;
+    if (w == 2) return 0;                 /* others already sleep: join them */
+    if (w == 1 && !lt_spin_changed(&l->word, 1, deadline, &l->spin)) return 0;
+    if (atomic_compare_exchange_strong_explicit(&l->word, &expect, 1, memory_order_acquire,
                                                 memory_order_relaxed))
-        return 1;
-    } else if (w == 2) return 0;          /* others already sleep: join them */
-    lt_cpu_relax();
-    if ((i & 63) == 0) {
-      double now = lt_now();
-      if (until == 0) until = now + LT_SPIN_NS;
-      else if (now >= until) return 0;
-    }
+      return 1;
   }
+  return 0;
 }
 
 int lt_rawlock_acquire(lt_RawLock *l, int blocking, double deadline) {
@@ -54,7 +45,7 @@ int lt_rawlock_acquire(lt_RawLock *l, int blocking, double deadline) {
                                               memory_order_relaxed))
     return 1;
   if (!blocking) return 0;
-  if (raw_spin(l)) return 1;
+  if (raw_spin(l, deadline)) return 1;
   while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0) {
     if (lt_park(&l->word, 2, deadline) < 0) {
       /* timed out: one last try, then give up (a stray 2 only costs a spare wake-up) */
@@ -84,22 +75,28 @@ static lt_Lock *checklock(lua_State *L, const lt_Class *cls) {
   return (lt_Lock *)lt_checkself(L, cls);
 }
 
-/* acquire([blocking = true], [timeout]) / acquire(timeout): blocking and deadline. */
-static int acquire_args(lua_State *L, double *deadline) {
+int lt_acquire_args(lua_State *L, double *timeout, const char *nonblocking_msg) {
   int blocking = 1;
-  double timeout = -1;
-  if (lua_gettop(L) == 1) { *deadline = LT_FOREVER; return 1; }   /* the common call */
+  *timeout = -1;
   switch (lua_type(L, 2)) {
     case LUA_TNONE: case LUA_TNIL: break;
     case LUA_TBOOLEAN: blocking = lua_toboolean(L, 2); break;
-    case LUA_TNUMBER: timeout = lua_tonumber(L, 2); break;
+    case LUA_TNUMBER: *timeout = lua_tonumber(L, 2); break;
     default: luaL_typeerror(L, 2, "number");
   }
   if (!lua_isnoneornil(L, 3)) {
-    timeout = luaL_checknumber(L, 3);
-    if (!blocking && timeout >= 0)
-      luaL_error(L, "can't specify a timeout for a non-blocking call");
+    *timeout = luaL_checknumber(L, 3);
+    if (!blocking && *timeout >= 0)
+      luaL_error(L, "%s", nonblocking_msg ? nonblocking_msg
+                                          : "can't specify a timeout for a non-blocking call");
   }
+  return blocking;
+}
+
+/* The common call, acquire() with no argument, skips the argument parsing. */
+static int acquire_args(lua_State *L, double *deadline) {
+  double timeout = -1;
+  int blocking = lua_gettop(L) == 1 ? 1 : lt_acquire_args(L, &timeout, NULL);
   *deadline = lt_deadline(timeout);
   return blocking;
 }
@@ -303,6 +300,7 @@ static void rlock_metatable(lua_State *L) {
 static int new_lock(lua_State *L, const lt_Class *cls) {
   lt_Lock *l = (lt_Lock *)lt_newobject(L, cls, sizeof(lt_Lock));
   atomic_init(&l->raw.word, 0);
+  atomic_init(&l->raw.spin, 0);
   atomic_init(&l->owner, 0);
   return 1;
 }

@@ -89,6 +89,10 @@ void   lt_sleep(double seconds);
 int    lt_park(atomic_int *word, int expected, double deadline);
 void   lt_unpark(atomic_int *word, int nwake);     /* nwake: INT_MAX for all */
 void   lt_cpu_relax(void);
+/* Spin while *w == v, for at most the adaptive budget (ns) kept in *budget (0: start at the
+** maximum) and never past the deadline.  1 if the word changed.  The budget doubles when a
+** spin pays off and halves when it does not (the other side sleeps or shares our core). */
+int    lt_spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget);
 
 /* ================================================================= OBJECTS (object.c) */
 typedef struct lt_Object lt_Object;
@@ -205,9 +209,13 @@ int  lt_excepthook_call(lua_State *L, int errvalue_idx, const char *traceback,
 /* =================================================================== LOCKS (lock.c) */
 /* The raw lock word used by Lock, RLock and Condition's waiters:
 ** 0 = free, 1 = held, 2 = held and someone may be parked. */
-typedef struct lt_RawLock { atomic_int word; } lt_RawLock;
+typedef struct lt_RawLock { atomic_int word, spin; } lt_RawLock;  /* zeroed = free */
 int  lt_rawlock_acquire(lt_RawLock *l, int blocking, double deadline);  /* 1 got it, 0 not */
 void lt_rawlock_release(lt_RawLock *l);
+/* acquire([blocking = true], [timeout]) / acquire(timeout) at stack index 2: returns
+** blocking; *timeout seconds or -1 (forever).  Python's errors; nonblocking_msg (or NULL
+** for Lock's) is the one for a timeout given with blocking = false. */
+int  lt_acquire_args(lua_State *L, double *timeout, const char *nonblocking_msg);
 /* A lock-like object as Condition sees it: Lock or RLock. */
 typedef struct lt_LockLike lt_LockLike;
 /* The lock-like surface: every lock-ish class puts these in its metatable:

@@ -64,6 +64,48 @@ void lt_cpu_relax(void) {
 #endif
 }
 
+/* ====================================================================== ADAPTIVE SPIN */
+
+#if !defined(SPIN_MAX_NS)
+#define SPIN_MAX_NS 20000       /* the longest spin before parking, in nanoseconds */
+#endif
+#define SPIN_MIN_NS 500         /* ... and the shortest */
+
+/*
+** Spin while *w == v, within the object's spin budget (nanoseconds) and never past the
+** deadline; returns 1 when the word changed.  The budget adapts: it doubles after a spin
+** that saw the change (the other side is running: spinning pays) and halves after one that
+** did not (the other side is asleep or shares our core: spinning only burns CPU), between
+** SPIN_MIN_NS and SPIN_MAX_NS.  A racy update of the budget only loses one adjustment.
+*/
+int lt_spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget) {
+  int ns = atomic_load_explicit(budget, memory_order_relaxed), i;
+  if (ns <= 0) ns = SPIN_MAX_NS;             /* a zeroed budget: start optimistic */
+  double until = 0;
+  for (i = 0;; i++) {
+    if (atomic_load_explicit(w, memory_order_acquire) != v) {
+      if (ns < SPIN_MAX_NS)
+        atomic_store_explicit(budget, ns * 2 < SPIN_MAX_NS ? ns * 2 : SPIN_MAX_NS,
+                              memory_order_relaxed);
+      return 1;
+    }
+    lt_cpu_relax();
+    if ((i & 15) == 0) {
+      double now = lt_now();
+      if (until == 0) {
+        until = now + ns * 1e-9;
+        if (deadline != LT_FOREVER && deadline < until) until = deadline;
+      } else if (now >= until) break;
+    }
+  }
+  if (ns > SPIN_MIN_NS)
+    atomic_store_explicit(budget, ns / 2 > SPIN_MIN_NS ? ns / 2 : SPIN_MIN_NS,
+                          memory_order_relaxed);
+  return 0;
+}
+
+/* ============================================================================ PARKING */
+
 #if defined(__linux__)
 
 int lt_park(atomic_int *word, int expected, double deadline) {

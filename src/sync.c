@@ -24,7 +24,7 @@
 **              registered as the named value "Timer", so it crosses threads by name.
 **
 ** The waits that may be short (Condition, Semaphore, Event) first spin, within a budget
-** that each object adapts between SPIN_MIN_NS and SPIN_MAX_NS (see spin_changed): a
+** that each object adapts between SPIN_MIN_NS and SPIN_MAX_NS (see lt_spin_changed): a
 ** cross-core wake-up costs tens of microseconds and most handoffs are faster, but when the
 ** two sides share one core (a loaded machine), spinning only delays the other side.
 **
@@ -43,63 +43,7 @@
 
 #include "lthreading.h"
 
-#if !defined(SPIN_MAX_NS)
-#define SPIN_MAX_NS 20000       /* the longest spin before parking, in nanoseconds */
-#endif
-#define SPIN_MIN_NS 500         /* ... and the shortest */
-
 /* ===================================================================== SHARED HELPERS */
-
-/*
-** Spin while *w == v, within the object's spin budget (nanoseconds) and never past the
-** deadline; returns 1 when the word changed.  The budget adapts: it doubles after a spin
-** that saw the change (the other side is running: spinning pays) and halves after one that
-** did not (the other side is asleep or shares our core: spinning only burns CPU), between
-** SPIN_MIN_NS and SPIN_MAX_NS.  A racy update of the budget only loses one adjustment.
-*/
-static int spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget) {
-  int ns = atomic_load_explicit(budget, memory_order_relaxed), i;
-  double until = 0;
-  for (i = 0;; i++) {
-    if (atomic_load_explicit(w, memory_order_acquire) != v) {
-      if (ns < SPIN_MAX_NS)
-        atomic_store_explicit(budget, ns * 2 < SPIN_MAX_NS ? ns * 2 : SPIN_MAX_NS,
-                              memory_order_relaxed);
-      return 1;
-    }
-    lt_cpu_relax();
-    if ((i & 15) == 0) {
-      double now = lt_now();
-      if (until == 0) {
-        until = now + ns * 1e-9;
-        if (deadline != LT_FOREVER && deadline < until) until = deadline;
-      } else if (now >= until) break;
-    }
-  }
-  if (ns > SPIN_MIN_NS)
-    atomic_store_explicit(budget, ns / 2 > SPIN_MIN_NS ? ns / 2 : SPIN_MIN_NS,
-                          memory_order_relaxed);
-  return 0;
-}
-
-/* acquire([blocking = true], [timeout]) / acquire(timeout), as Lock's.  Returns blocking;
-** *timeout: seconds, or -1 for forever. */
-static int acquire_args(lua_State *L, double *timeout) {
-  int blocking = 1;
-  *timeout = -1;
-  switch (lua_type(L, 2)) {
-    case LUA_TNONE: case LUA_TNIL: break;
-    case LUA_TBOOLEAN: blocking = lua_toboolean(L, 2); break;
-    case LUA_TNUMBER: *timeout = lua_tonumber(L, 2); break;
-    default: luaL_typeerror(L, 2, "number");
-  }
-  if (!lua_isnoneornil(L, 3)) {
-    *timeout = luaL_checknumber(L, 3);
-    if (!blocking && *timeout >= 0)
-      luaL_error(L, "can't specify timeout for non-blocking acquire");
-  }
-  return blocking;
-}
 
 /* Replace the metatable's __index (the methods table) by a function that serves some fields
 ** itself and falls back to the methods (its upvalue 1). */
@@ -124,7 +68,7 @@ typedef struct lt_Cond {
   lt_RawLock q;                    /* guards head, tail, nwaiters and each node's queued */
   Waiter *head, *tail;
   int nwaiters;
-  atomic_int spin;                 /* spin budget of waiters, ns (see spin_changed) */
+  atomic_int spin;                 /* spin budget of waiters, ns (see lt_spin_changed) */
 } lt_Cond;
 
 static void cond_destroy(lt_Object *o) {
@@ -167,7 +111,7 @@ static int cond_wait_(lt_Cond *c, double deadline) {
   c->nwaiters++;
   lt_rawlock_release(&c->q);
   lt_lock_release_save(c->lock, &st);
-  if (!spin_changed(&w.word, 0, deadline, &c->spin)) {
+  if (!lt_spin_changed(&w.word, 0, deadline, &c->spin)) {
     int expect = 0;
     if (atomic_compare_exchange_strong(&w.word, &expect, 2)) {
       while (atomic_load(&w.word) == 2)
@@ -207,7 +151,7 @@ static int f_condition(lua_State *L) {
   lock = lt_checklocklike(L, 1);
   c = (lt_Cond *)lt_newobject(L, &CondClass, sizeof(lt_Cond));
   atomic_init(&c->q.word, 0);
-  atomic_init(&c->spin, SPIN_MAX_NS);
+  atomic_init(&c->spin, 0);   /* 0: lt_spin_changed starts at its maximum */
   lt_incref(lock);
   c->lock = lock;
   return 1;
@@ -216,7 +160,7 @@ static int f_condition(lua_State *L) {
 static int cond_acquire(lua_State *L) {
   lt_Cond *c = checkcond(L);
   double timeout;
-  int blocking = acquire_args(L, &timeout);
+  int blocking = lt_acquire_args(L, &timeout, NULL);
   lua_pushboolean(L, lt_lock_acquire_obj(c->lock, blocking, lt_deadline(timeout)));
   return 1;
 }
@@ -305,7 +249,7 @@ typedef struct lt_Sem {
   lt_Object obj;
   atomic_int value;                /* the counter, and the futex word waiters park on */
   atomic_int nwait;                /* waiters parked or about to park */
-  atomic_int spin;                 /* spin budget of waiters, ns (see spin_changed) */
+  atomic_int spin;                 /* spin budget of waiters, ns (see lt_spin_changed) */
   int bound;                       /* BoundedSemaphore: the initial value; else -1 */
 } lt_Sem;
 
@@ -333,7 +277,7 @@ static int sem_trydec(lt_Sem *s) {
 static int sem_acquire_slow(lt_Sem *s, double timeout) {
   double deadline = lt_deadline(timeout);
   int got = 0;
-  if (spin_changed(&s->value, 0, deadline, &s->spin) && sem_trydec(s)) return 1;
+  if (lt_spin_changed(&s->value, 0, deadline, &s->spin) && sem_trydec(s)) return 1;
   atomic_fetch_add(&s->nwait, 1);
   for (;;) {
     if (sem_trydec(s)) { got = 1; break; }
@@ -347,7 +291,8 @@ static int sem_acquire_slow(lt_Sem *s, double timeout) {
 ** lt_checkself's fast path (one class) serves both. */
 static int sem_acquire_(lua_State *L, lt_Sem *s) {
   double timeout = -1;
-  int blocking = lua_gettop(L) == 1 ? 1 : acquire_args(L, &timeout);
+  int blocking = lua_gettop(L) == 1 ? 1 : lt_acquire_args(L, &timeout,
+                                                     "can't specify timeout for non-blocking acquire");
   int got = sem_trydec(s);
   if (!got && blocking) got = sem_acquire_slow(s, timeout);
   lua_pushboolean(L, got);
@@ -405,7 +350,7 @@ static int new_sem(lua_State *L, const lt_Class *cls) {
   s = (lt_Sem *)lt_newobject(L, cls, sizeof(lt_Sem));
   atomic_init(&s->value, (int)v);
   atomic_init(&s->nwait, 0);
-  atomic_init(&s->spin, SPIN_MAX_NS);
+  atomic_init(&s->spin, 0);   /* 0: lt_spin_changed starts at its maximum */
   s->bound = cls == &BSemClass ? (int)v : -1;
   return 1;
 }
@@ -420,7 +365,7 @@ typedef struct lt_Event {
   atomic_int flag;
   atomic_int gen;                  /* bumped by each set() that turned the flag on */
   atomic_int nwait;                /* waiters parked or about to park */
-  atomic_int spin;                 /* spin budget of waiters, ns (see spin_changed) */
+  atomic_int spin;                 /* spin budget of waiters, ns (see lt_spin_changed) */
 } lt_Event;
 
 static void event_destroy(lt_Object *o) { free(o); }
@@ -442,7 +387,7 @@ static int event_wait_(lt_Event *e, double timeout) {
   if (atomic_load(&e->flag)) return 1;
   if (timeout == 0) return 0;
   deadline = lt_deadline(timeout);
-  if (spin_changed(&e->gen, g, deadline, &e->spin)) return 1;
+  if (lt_spin_changed(&e->gen, g, deadline, &e->spin)) return 1;
   atomic_fetch_add(&e->nwait, 1);
   for (;;) {
     if (atomic_load(&e->gen) != g) { got = 1; break; }
@@ -500,7 +445,7 @@ static int f_event(lua_State *L) {
   atomic_init(&e->flag, 0);
   atomic_init(&e->gen, 0);
   atomic_init(&e->nwait, 0);
-  atomic_init(&e->spin, SPIN_MAX_NS);
+  atomic_init(&e->spin, 0);   /* 0: lt_spin_changed starts at its maximum */
   return 1;
 }
 
