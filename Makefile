@@ -115,7 +115,9 @@ build/fuzz_marshal: fuzz/fuzz_marshal.c $(SRCS) $(HDRS)
 
 fuzz: deps build/fuzz_marshal
 	@mkdir -p fuzz/corpus
-	build/fuzz_marshal -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 fuzz/corpus
+	build/fuzz_marshal fuzz/regressions/*
+	build/fuzz_marshal -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	  -artifact_prefix=fuzz/regressions/ fuzz/corpus
 
 soak: deps
 	@$(MAKE) --no-print-directory lthreading.so

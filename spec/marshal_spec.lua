@@ -79,6 +79,21 @@ describe("values crossing threads (API.md §1)", function()
 
   -------------------------------------------------------------------------------- tables
   describe("tables", function()
+    it("keeps string keys that look like numbers apart from integer keys", function()
+      -- found by the fuzzer: the string key "1" once became the integer key 1
+      local t = {["1"] = "s1", [1] = "i1", ["2"] = "s2", [3] = "i3"}
+      local r = H.run(function(v)
+        local kinds = {}
+        for k, x in pairs(v) do kinds[#kinds + 1] = type(k) .. ":" .. tostring(k) .. "=" .. x end
+        table.sort(kinds)
+        return table.concat(kinds, ",")
+      end, {["1"] = "only"})
+      assert.equal("string:1=only", r)
+      local back = H.run(function(v) return v end, t)
+      assert.same(t, back)
+      assert.is_nil(rawget(back, 2))
+    end)
+
     it("are deep copies: the receiver's changes do not reach the sender", function()
       local t = {1, 2, {x = "y"}, k = {deep = {deeper = true}}}
       local back = H.run(function(v)

@@ -285,10 +285,9 @@ static void encode_table(Enc *e, int idx) {
   lua_pushnil(L);
   top = lua_gettop(L) + 1;                        /* where each value lands */
   while (lua_next(L, idx)) {                      /* L: ... key value */
-    int isint;
     push_step(e, P_KEY, top - 1, 0);
-    /* (table keys are never integral floats: lua_tointegerx is an exact test here) */
-    if (arraymode && lua_tointegerx(L, -2, &isint) == (lua_Integer)narr + 1 && isint) {
+    /* (not lua_tointegerx alone: it would take the string key "1" for 1) */
+    if (arraymode && lua_isinteger(L, -2) && lua_tointeger(L, -2) == (lua_Integer)narr + 1) {
       if (lua_type(L, top) == LUA_TNUMBER) encode_number(e, top);
       else encode(e, top);
       narr++;
