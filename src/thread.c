@@ -641,21 +641,30 @@ static int t_init(lua_State *L) {
   return 0;
 }
 
-/* Thread.run(self): target(table.unpack(args, 1, args.n or #args)). */
-static int t_run(lua_State *L) {
+/* Call the target at index ti with the args table at ai (nil: none), unpacked up to
+** args.n or #args; returns all its results, which end the stack above index 1. */
+static int t_run_with(lua_State *L, int ti, int ai) {
   int n = 0, i;
-  lua_settop(L, 1);
-  if (lua_getfield(L, 1, "_target") == LUA_TNIL) return 0;        /* L: self target */
-  if (lua_getfield(L, 1, "_args") == LUA_TTABLE) {                /* L: self target args */
-    if (lua_getfield(L, 3, "n") == LUA_TNUMBER) n = (int)lua_tointeger(L, -1);
-    else n = (int)luaL_len(L, 3);
+  if (lua_isnil(L, ti)) return 0;
+  lua_settop(L, ai);
+  lua_pushvalue(L, ti);                                   /* L: ... target */
+  if (lua_istable(L, ai)) {
+    if (lua_getfield(L, ai, "n") == LUA_TNUMBER) n = (int)lua_tointeger(L, -1);
+    else n = (int)luaL_len(L, ai);
     lua_pop(L, 1);
     luaL_checkstack(L, n + 2, "too many arguments");
-    for (i = 1; i <= n; i++) lua_geti(L, 3, i);
+    for (i = 1; i <= n; i++) lua_geti(L, ai, i);
   }
-  lua_remove(L, 3);
   lua_call(L, n, LUA_MULTRET);
-  return lua_gettop(L) - 1;
+  return lua_gettop(L) - ai;
+}
+
+/* Thread.run(self): target(table.unpack(args, 1, args.n or #args)). */
+static int t_run(lua_State *L) {
+  lua_settop(L, 1);
+  lua_getfield(L, 1, "_target");
+  lua_getfield(L, 1, "_args");
+  return t_run_with(L, 2, 3);
 }
 
 static int t_extend(lua_State *L) {
@@ -671,6 +680,8 @@ static int t_extend(lua_State *L) {
 }
 
 /* ------------------------------------------------------------- the new OS thread */
+
+static int t_run_with(lua_State *L, int ti, int ai);
 
 static int msgh(lua_State *L) {
   luaL_traceback(L, L, NULL, 1);
@@ -691,6 +702,18 @@ static int thread_body(lua_State *L) {
   }
   lua_pop(L, 1);
   lt_decode(L, t->payload);              /* L: path cpath target args fields class */
+  if (lua_isnil(L, 5) && lua_isnil(L, 6)) {
+    /* A plain Thread(f, ...): run the target directly.  No `self` is built unless the
+    ** thread asks current_thread() for it. */
+    lua_settop(L, 4);
+    lua_remove(L, 1);
+    lua_remove(L, 1);                                        /* L: target args */
+    lua_pushnil(L);
+    lua_insert(L, 1);                                        /* L: nil target args */
+    return t_run_with(L, 2, 3);
+  }
+  if (lua_isnil(L, 5)) { lua_newtable(L); lua_replace(L, 5); }
+  if (lua_isnil(L, 6)) { lt_push_thread_class(L); lua_replace(L, 6); }
   lua_pushvalue(L, 3); lua_setfield(L, 5, "_target");
   lua_pushvalue(L, 4); lua_setfield(L, 5, "_args");
   lt_pushobject(L, &t->obj);                                 /* L: ... self */
@@ -805,7 +828,7 @@ static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres, Outc
   static const char *const fieldsname[] = { "self" };
   lt_Buf *results = NULL, *fields = NULL;
   int ok = status == LUA_OK;
-  if (ok) {
+  if (ok && nres > 0) {
     results = try_encode(L, nres, nres <= 8 ? RESULT_NAMES : NULL, t);
     if (results == NULL) ok = 0;            /* the encoding error becomes the thread's */
   }
@@ -833,6 +856,9 @@ static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres, Outc
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) != LUA_TNIL && push_fields(L, 1, 0)) {
     lua_pushnil(L); lua_setfield(L, 2, "_target");
     lua_pushnil(L); lua_setfield(L, 2, "_args");
+    lua_pushnil(L);
+    if (!lua_next(L, 2)) goto done;        /* no fields: nothing to copy back */
+    lua_pop(L, 2);
     lua_pushvalue(L, 2);
     fields = try_encode(L, 1, fieldsname, t);
     if (fields == NULL) {                /* drop the fields that cannot cross */
@@ -852,6 +878,7 @@ static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres, Outc
       fields = try_encode(L, 1, fieldsname, t);
     }
   }
+done:
   lua_settop(L, 0);
   out->ok = ok;
   out->results = results;
@@ -1017,7 +1044,14 @@ static int t_start(lua_State *L) {
     lua_rawset(L, 7);
   }
   push_class(L, 1);                                             /* 8 */
-  lua_remove(L, 4);
+  lua_remove(L, 4);                                      /* L: self path cpath t a f c */
+  {                                   /* a plain Thread: no class, no fields to send */
+    const char *cname = lt_getname(L, 7);
+    if (cname && strcmp(cname, "Thread") == 0) { lua_pushnil(L); lua_replace(L, 7); }
+    lua_pushnil(L);
+    if (!lua_next(L, 6)) { lua_pushnil(L); lua_replace(L, 6); }
+    else lua_pop(L, 2);
+  }
   paths = lt_encode(L, 2, 2, pathnames);      /* nothing allocated before: may raise */
   payload = try_encode(L, 4, names, t);        /* pops target args fields class */
   if (payload == NULL) {                       /* a value that cannot cross */
@@ -1164,10 +1198,13 @@ static void thread_metatable(lua_State *L) {
 static int f_current_thread(lua_State *L) {
   lt_Thread *t = lt_current();
   if (t == NULL) return luaL_error(L, "not enough memory");
-  if (T_current != G.main && t->kind == 0
-      && lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) == LUA_TUSERDATA)
-    return 1;                                   /* this thread's own self, with its fields */
+  if (t->kind != 0) { lt_pushobject(L, &t->obj); return 1; }   /* main or a dummy */
+  /* in a thread: its own self, with its fields (made here for a plain Thread(f)) */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) == LUA_TUSERDATA) return 1;
+  lua_pop(L, 1);
   lt_pushobject(L, &t->obj);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SELF);
   return 1;
 }
 
