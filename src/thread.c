@@ -42,6 +42,7 @@ struct lt_Thread {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int state, daemon, ok, kind;         /* kind: 0 thread, 1 main, 2 dummy */
+  atomic_int ended;                    /* 1 once ENDED: what join() spins on */
   size_t memlimit;                     /* bytes for the thread's state while it runs; 0: none */
   char *name;
   lua_Integer ident, native_id;
@@ -816,6 +817,7 @@ static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
   t->results = results;
   t->fields = fields;
   t->state = ENDED;
+  atomic_store_explicit(&t->ended, 1, memory_order_release);
   pthread_cond_broadcast(&t->cv);
   pthread_mutex_unlock(&t->mu);
 }
@@ -1097,7 +1099,12 @@ static int t_start(lua_State *L) {
   return 0;
 }
 
+static atomic_int join_spin;           /* adaptive spin budget of join() (lt_spin_changed) */
+
 static void wait_ended(lt_Thread *t, double deadline, int *ended) {
+  /* A short thread often ends within a wake-up's time: spin (bounded) before sleeping. */
+  if (!atomic_load_explicit(&t->ended, memory_order_acquire))
+    lt_spin_changed(&t->ended, 0, deadline, &join_spin);
   pthread_mutex_lock(&t->mu);
   while (t->state != ENDED && cond_wait_until(&t->cv, &t->mu, deadline)) {}
   *ended = t->state == ENDED;
