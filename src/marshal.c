@@ -88,7 +88,9 @@ typedef struct Enc {
   int nextid;
   int depth, maxdepth;
   const char *root;          /* name of the value being encoded */
-  PathStep *path;            /* maxdepth + 2 steps, in a userdata on the stack */
+  PathStep *path;            /* the steps: `small`, or a userdata once deeper */
+  int pathcap, pathslot;     /* capacity; stack slot that keeps the userdata alive */
+  PathStep small[24];
 } Enc;
 
 static int grow(Enc *e, size_t need) {
@@ -212,6 +214,14 @@ static void encode(Enc *e, int idx);
 static void encode_number(Enc *e, int idx);
 
 static void push_step(Enc *e, int kind, int idx, int n) {
+  if (LT_UNLIKELY(e->depth + 1 >= e->pathcap)) {     /* deep value: room for all levels */
+    int cap = e->maxdepth + 2;
+    PathStep *big = (PathStep *)lt_newuserdata(e->L, sizeof(PathStep) * (size_t)cap, 0);
+    memcpy(big, e->path, sizeof(PathStep) * (size_t)e->pathcap);
+    lua_replace(e->L, e->pathslot);
+    e->path = big;
+    e->pathcap = cap;
+  }
   e->depth++;
   e->path[e->depth].kind = kind;
   e->path[e->depth].idx = idx;
@@ -237,28 +247,67 @@ static int seen_or_mark(Enc *e, int idx) {
   return 0;
 }
 
-/* The name under which table idx is in the sender's package.loaded, or NULL. */
+static const char K_MODMAP = 0;   /* registry: { [module table] = name, n = #entries } */
+
+/* Count package.loaded's entries (on the stack top); leaves the stack as it was. */
+static lua_Integer count_entries(lua_State *L) {
+  lua_Integer n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) { lua_pop(L, 1); n++; }
+  return n;
+}
+
+/*
+** The name under which table idx is in the sender's package.loaded, or NULL.
+** The reverse map is cached per state and rebuilt when package.loaded's entry count
+** changed (a require adds one); each hit is checked against package.loaded itself, so a
+** replaced module is never named wrongly.
+*/
 static const char *module_name(Enc *e, int idx) {
   lua_State *L = e->L;
   const char *name = NULL;
-  if (lua_isnil(L, e->loaded)) {      /* build the reverse map once per encode */
-    lua_newtable(L);
-    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE) {
+  if (lua_isnil(L, e->loaded)) {                 /* once per encode: a valid map */
+    lua_Integer n;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_replace(L, e->loaded);
+      return NULL;
+    }
+    int valid = 0;
+    n = count_entries(L);                         /* L: loaded */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODMAP) == LUA_TTABLE) {   /* L: loaded map */
+      lua_getfield(L, -1, "n");
+      valid = lua_tointeger(L, -1) == n;
+      lua_pop(L, 1);
+    }
+    if (!valid) {
+      lua_pop(L, 1);                              /* L: loaded */
+      lua_createtable(L, 0, (int)n + 1);          /* L: loaded map */
       lua_pushnil(L);
-      while (lua_next(L, -2)) {
+      while (lua_next(L, -3)) {
         if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
           lua_pushvalue(L, -2);
-          lua_rawset(L, -5);
+          lua_rawset(L, -4);
         } else lua_pop(L, 1);
       }
-    }
-    lua_pop(L, 1);
+      lua_pushinteger(L, n);
+      lua_setfield(L, -2, "n");
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODMAP);
+    }                                             /* L: loaded map */
     lua_replace(L, e->loaded);
+    lua_pop(L, 1);
   }
   lua_pushvalue(L, idx);
-  if (lua_rawget(L, e->loaded) == LUA_TSTRING) name = lua_tostring(L, -1);
-  lua_pop(L, 1);            /* the string stays alive as a key of package.loaded... */
-  return name;              /* ...and the reverse map, which lives on the stack */
+  if (lua_rawget(L, e->loaded) == LUA_TSTRING) {
+    name = lua_tostring(L, -1);                  /* kept alive by the map on the stack */
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, name) != LUA_TTABLE || !lua_rawequal(L, -1, idx)) name = NULL;
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  return name;
 }
 
 static void encode_table(Enc *e, int idx) {
@@ -465,7 +514,10 @@ static int encode_all(lua_State *L) {
   Enc *e = (Enc *)lua_touserdata(L, lua_upvalueindex(1));
   const char *const *names = (const char *const *)lua_touserdata(L, lua_upvalueindex(2));
   int i, n = lua_gettop(L);
-  e->path = (PathStep *)lt_newuserdata(L, sizeof(PathStep) * (size_t)(e->maxdepth + 2), 0);
+  e->path = e->small;
+  e->pathcap = (int)(sizeof e->small / sizeof e->small[0]);
+  lua_pushnil(L);
+  e->pathslot = lua_gettop(L);
   lua_newtable(L);
   e->seen = lua_gettop(L);
   lua_pushnil(L);
