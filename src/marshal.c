@@ -247,7 +247,8 @@ static int seen_or_mark(Enc *e, int idx) {
   return 0;
 }
 
-static const char K_MODMAP = 0;   /* registry: { [module table] = name, n = #entries } */
+/* registry: { [module table] = name, [1..k] = those names, n = #package.loaded } */
+static const char K_MODMAP = 0;
 
 /* Count package.loaded's entries (on the stack top); leaves the stack as it was. */
 static lua_Integer count_entries(lua_State *L) {
@@ -259,9 +260,9 @@ static lua_Integer count_entries(lua_State *L) {
 
 /*
 ** The name under which table idx is in the sender's package.loaded, or NULL.
-** The reverse map is cached per state and rebuilt when package.loaded's entry count
-** changed (a require adds one); each hit is checked against package.loaded itself, so a
-** replaced module is never named wrongly.
+** The reverse map is cached per state; once per encode it is checked (same number of
+** entries, every cached name still the same table) and rebuilt if package.loaded changed
+** (a require, or busted swapping modules between spec files).
 */
 static const char *module_name(Enc *e, int idx) {
   lua_State *L = e->L;
@@ -277,16 +278,28 @@ static const char *module_name(Enc *e, int idx) {
     int valid = 0;
     n = count_entries(L);                         /* L: loaded */
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODMAP) == LUA_TTABLE) {   /* L: loaded map */
+      lua_Integer i;
       lua_getfield(L, -1, "n");
       valid = lua_tointeger(L, -1) == n;
       lua_pop(L, 1);
+      for (i = 1; valid; i++) {          /* every name cached must still be that table */
+        if (lua_rawgeti(L, -1, i) != LUA_TSTRING) { lua_pop(L, 1); break; }
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -4);                          /* L: loaded map name loaded[name] */
+        lua_rawget(L, -3);                          /* L: loaded map name map[loaded[name]] */
+        valid = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+      }
     }
     if (!valid) {
       lua_pop(L, 1);                              /* L: loaded */
-      lua_createtable(L, 0, (int)n + 1);          /* L: loaded map */
+      lua_Integer k = 0;
+      lua_createtable(L, (int)n, (int)n + 1);     /* L: loaded map */
       lua_pushnil(L);
-      while (lua_next(L, -3)) {
+      while (lua_next(L, -3)) {                   /* map[tbl] = name; map[1..k] = names */
         if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+          lua_pushvalue(L, -2);
+          lua_rawseti(L, -4, ++k);
           lua_pushvalue(L, -2);
           lua_rawset(L, -4);
         } else lua_pop(L, 1);

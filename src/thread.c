@@ -19,6 +19,7 @@
 **   t->mu while holding G.mu or the other way round: they are independent leaves.
 */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,13 +41,14 @@ enum { NEW, STARTED, ENDED };
 struct lt_Thread {
   lt_Object obj;
   pthread_mutex_t mu;
-  pthread_cond_t cv;
   int state, daemon, ok, kind;         /* kind: 0 thread, 1 main, 2 dummy */
-  atomic_int ended;                    /* 1 once ENDED: what join() spins on */
+  atomic_int ended;                    /* 1 once ENDED: what join() spins and parks on */
+  atomic_int joiners;                  /* threads parked (or about to park) on `ended` */
   size_t memlimit;                     /* bytes for the thread's state while it runs; 0: none */
   char *name;
-  lua_Integer ident, native_id;
-  int has_ident, has_native, native_waiters;
+  lua_Integer ident;
+  int has_ident;
+  atomic_llong native;                 /* gettid() of the thread, 0 until it published it */
   lt_Buf *paths, *payload;             /* start -> freed by the new thread when it ends */
   lt_Buf *results;                     /* return values, or the error value when !ok */
   lt_Buf *fields;                      /* self's fields as the thread left them */
@@ -87,23 +89,6 @@ static const char K_TB = 0;            /* registry[&K_TB]: traceback of the last
 
 /* ======================================================================== HELPERS */
 
-static void cond_init_monotonic(pthread_cond_t *cv) {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(cv, &a);
-  pthread_condattr_destroy(&a);
-}
-
-/* Wait on cv until the deadline; returns 0 when timed out. */
-static int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline) {
-  struct timespec ts;
-  if (deadline == LT_FOREVER) { pthread_cond_wait(cv, mu); return 1; }
-  if (lt_now() >= deadline) return 0;
-  ts.tv_sec = (time_t)deadline;
-  ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
-  return pthread_cond_timedwait(cv, mu, &ts) != ETIMEDOUT;
-}
 
 uintptr_t lt_thread_ident(void) { return (uintptr_t)pthread_self(); }
 
@@ -171,7 +156,6 @@ static void reap_zombies(int block) {
 static void thread_destroy(lt_Object *o) {
   lt_Thread *t = (lt_Thread *)o;
   pthread_mutex_destroy(&t->mu);
-  pthread_cond_destroy(&t->cv);
   lt_buf_free(t->payload);
   lt_buf_free(t->paths);
   lt_buf_free(t->results);
@@ -187,7 +171,6 @@ const lt_Class lt_ThreadClass = { "Thread", 2, thread_destroy, thread_metatable 
 /* Fill a zeroed lt_Thread. */
 static void thread_setup(lt_Thread *t, const char *name, int daemon, int kind) {
   pthread_mutex_init(&t->mu, NULL);
-  cond_init_monotonic(&t->cv);
   t->daemon = daemon;
   t->kind = kind;
   t->name = xstrdup(name);
@@ -205,23 +188,19 @@ static lt_Thread *new_current(const char *prefix, int kind) {
   thread_setup(t, name, kind == 2, kind);
   t->state = STARTED;
   t->ident = (lua_Integer)lt_thread_ident();
-  t->native_id = native_id();
-  t->has_ident = t->has_native = 1;
+  atomic_store(&t->native, native_id());
+  t->has_ident = 1;
   pthread_mutex_lock(&G.mu);
   active_add(t);
   pthread_mutex_unlock(&G.mu);
   return t;
 }
 
+static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields);
+
 static void dummy_end(void *p) {   /* a foreign OS thread with a Dummy ends */
   lt_Thread *t = (lt_Thread *)p;
-  pthread_mutex_lock(&G.mu);
-  active_remove(t);
-  pthread_mutex_unlock(&G.mu);
-  pthread_mutex_lock(&t->mu);
-  t->state = ENDED;
-  pthread_cond_broadcast(&t->cv);
-  pthread_mutex_unlock(&t->mu);
+  mark_ended(t, 1, NULL, NULL);
   lt_decref(&t->obj);
 }
 
@@ -484,17 +463,18 @@ static int t_index(lua_State *L) {
       return 1;
     }
     if (strcmp(k, "ident") == 0 || strcmp(k, "native_id") == 0) {
-      int native = k[0] == 'n', has;
+      int has, state;
       lua_Integer v;
       pthread_mutex_lock(&t->mu);
-      if (native) {   /* published by the thread itself, just after start */
-        t->native_waiters++;
-        while (t->state != NEW && !t->has_native) pthread_cond_wait(&t->cv, &t->mu);
-        t->native_waiters--;
-      }
-      has = native ? t->has_native : t->has_ident;
-      v = native ? t->native_id : t->ident;
+      has = t->has_ident;
+      v = t->ident;
+      state = t->state;
       pthread_mutex_unlock(&t->mu);
+      if (k[0] == 'n') {     /* the thread publishes it first thing: wait for that if need be */
+        while ((v = (lua_Integer)atomic_load(&t->native)) == 0 && state == STARTED)
+          lt_sleep(20e-6);
+        has = v != 0;
+      }
       if (has) lua_pushinteger(L, v); else lua_pushnil(L);
       return 1;
     }
@@ -817,9 +797,10 @@ static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
   t->results = results;
   t->fields = fields;
   t->state = ENDED;
-  atomic_store_explicit(&t->ended, 1, memory_order_release);
-  pthread_cond_broadcast(&t->cv);
   pthread_mutex_unlock(&t->mu);
+  /* Dekker with wait_ended: `ended` is stored before `joiners` is read, both seq_cst. */
+  atomic_store(&t->ended, 1);
+  if (atomic_load(&t->joiners) > 0) lt_unpark(&t->ended, INT_MAX);
 }
 
 typedef struct Outcome { int ok; lt_Buf *results, *fields; } Outcome;
@@ -920,12 +901,8 @@ static void *thread_main(void *arg) {
   size_t stack = (size_t)lt_stack_size();
   T_current = t;
   if (stack > 0 && stack < 4 * 1024 * 1024) lt_depth_limit = (int)(stack / 512);
-  pthread_mutex_lock(&t->mu);
-  t->native_id = native_id();
-  t->has_native = 1;
-  daemon = t->daemon;
-  if (t->native_waiters) pthread_cond_broadcast(&t->cv);   /* never wake a joiner for this */
-  pthread_mutex_unlock(&t->mu);
+  atomic_store(&t->native, native_id());   /* (no lock: the starter may be holding it) */
+  daemon = t->daemon;                      /* fixed since start(), which happened before */
   ml.used = ml.limit = 0;
   if (t->memlimit) {
     L = lua_newstate(limited_alloc, &ml);
@@ -1102,13 +1079,20 @@ static int t_start(lua_State *L) {
 static atomic_int join_spin;           /* adaptive spin budget of join() (lt_spin_changed) */
 
 static void wait_ended(lt_Thread *t, double deadline, int *ended) {
-  /* A short thread often ends within a wake-up's time: spin (bounded) before sleeping. */
-  if (!atomic_load_explicit(&t->ended, memory_order_acquire))
-    lt_spin_changed(&t->ended, 0, deadline, &join_spin);
-  pthread_mutex_lock(&t->mu);
-  while (t->state != ENDED && cond_wait_until(&t->cv, &t->mu, deadline)) {}
-  *ended = t->state == ENDED;
-  pthread_mutex_unlock(&t->mu);
+  /* A short thread often ends within a wake-up's time: spin (bounded) before parking. */
+  if (!atomic_load(&t->ended)) lt_spin_changed(&t->ended, 0, deadline, &join_spin);
+  while (!atomic_load(&t->ended)) {
+    int timedout;
+    atomic_fetch_add(&t->joiners, 1);
+    timedout = !atomic_load(&t->ended) && lt_park(&t->ended, 0, deadline) < 0;
+    atomic_fetch_sub(&t->joiners, 1);
+    if (timedout) break;
+  }
+  *ended = atomic_load(&t->ended);
+  if (*ended) {                 /* pair with mark_ended's unlock: its results are visible */
+    pthread_mutex_lock(&t->mu);
+    pthread_mutex_unlock(&t->mu);
+  }
 }
 
 static void check_joinable(lua_State *L, lt_Thread *t) {
@@ -1414,8 +1398,8 @@ lt_Thread *lt_adopt_current(const char *name, int daemon) {
   thread_setup(t, name, daemon, 0);
   t->state = STARTED;
   t->ident = (lua_Integer)lt_thread_ident();
-  t->native_id = native_id();
-  t->has_ident = t->has_native = 1;
+  atomic_store(&t->native, native_id());
+  t->has_ident = 1;
   pthread_mutex_lock(&G.mu);
   active_add(t);
   pthread_mutex_unlock(&G.mu);
@@ -1427,13 +1411,7 @@ void lt_release_current(void) {
   lt_Thread *t = T_current;
   if (t == NULL) return;
   T_current = NULL;
-  pthread_mutex_lock(&G.mu);
-  active_remove(t);
-  pthread_mutex_unlock(&G.mu);
-  pthread_mutex_lock(&t->mu);
-  t->state = ENDED;
-  pthread_cond_broadcast(&t->cv);
-  pthread_mutex_unlock(&t->mu);
+  mark_ended(t, 1, NULL, NULL);
   lt_decref(&t->obj);
 }
 
