@@ -1,4 +1,1164 @@
-/* queue.c -- placeholder until implemented (see lthreading.h). */
+/*
+** queue.c -- Queue, LifoQueue, PriorityQueue, SimpleQueue: messages between threads.
+**
+** ITEMS
+**   An item is marshaled once, on put, into a 16-byte Item: booleans, numbers and strings
+**   of up to 14 bytes are stored inline (no allocation at all); longer strings are one
+**   malloc'd block; anything else is an lt_Buf (lt_encode_owned, the queue as owner, so a
+**   queue that holds itself is no reference cycle).  get() pushes the item in the getter's
+**   state.  Inline items own no memory, so pushing them may raise freely; an item that owns
+**   memory is pushed under lua_pcall and freed before any error is re-raised.
+**
+** STORAGE
+**   Queue/SimpleQueue (FIFO): a linked list of fixed segments with TWO locks, as in
+**   Michael & Scott's two-lock queue: producers append at the tail under q->pmu, consumers
+**   take at the head under q->tmu, and neither ever waits for the other's lock.  Each slot
+**   carries its own "full" flag (a release store after the item is written), so a consumer
+**   finds an item and its publication on one cache line and never reads the producers'
+**   lines; consumers do not write slots back either (a reused segment is cleared by the
+**   producer that takes it from q->spare).  nput and nget, monotonic counters each on its
+**   own side's line, give qsize(), the room of a bounded queue (producers keep a copy of
+**   nget, re-read only when it says "full") and, with ndone, the unfinished tasks.
+**   LifoQueue: a growable stack; PriorityQueue: a binary min-heap of (priority, sequence
+**   number, Item) -- the priority (a number, or a string compared bytewise; numbers sort
+**   before strings) is read at put time, and the sequence number makes equal priorities
+**   FIFO.  Both use one lock: plock == tlock == &q->pmu.
+**
+** BLOCKING
+**   A getter that finds nothing spins outside the lock for a bounded, adaptive time (see
+**   spin_until), then parks on q->get_word, Dekker-style: it registers
+**   in q->getters, re-checks, and parks; a putter publishes nput first, then looks at
+**   q->getters.  q->get_sig keeps at most one wake-up in flight (cleared by the waiter that
+**   unregisters); a getter leaving items behind signals the next waiter, so nobody sleeps
+**   beside an item.  Putters of a bounded queue wait for room the same way on put_word;
+**   join() on join_word.  An uncontended put/get pair makes no system call.
+**   shutdown() takes both locks (consumers' first), sets q->shut and wakes everybody.
+**
+** LOCKING
+**   q->tmu -> q->pmu (only shutdown takes both).  Nothing that can raise (Lua API,
+**   lt_encode/lt_decode) and no lt_buf_free (a destructor could run) under either: items
+**   are encoded before locking, moved out under the lock, pushed and freed after unlocking.
+**   (free() of our own memory under a lock is fine.)
+*/
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "lthreading.h"
 
-void lt_open_queue(lua_State *L) { LT_UNUSED(L); }
+#if !defined(LT_QSPIN_MAX_NS)
+#define LT_QSPIN_MAX_NS 30000  /* the longest spin of a waiter before parking, ns */
+#endif
+#if !defined(LT_QSPIN_MIN_NS)
+#define LT_QSPIN_MIN_NS 2000   /* ... and the shortest */
+#endif
+#if !defined(LT_QSPIN_TIGHT)
+#define LT_QSPIN_TIGHT 64      /* polls a spinning waiter makes before it yields between polls */
+#endif
+#define CHUNK 512              /* items moved per lock round trip by get_many */
+
+enum { I_FALSE, I_TRUE, I_INT, I_FLT, I_SSTR, I_LSTR, I_BUF };
+enum { Q_FIFO, Q_LIFO, Q_PRIO };
+enum { OK, EMPTY_OR_FULL, SHUTDOWN };
+
+/* ========================================================================== ITEMS */
+
+typedef struct Item {
+  unsigned char tag, len;      /* len: I_SSTR length */
+  char s[6];                   /* an I_SSTR spans s[] and v: 14 bytes */
+  union { lua_Integer i; lua_Number n; void *p; } v;
+} Item;
+#define SSTR_MAX (sizeof(Item) - offsetof(Item, s))
+#define SSTR(it) ((char *)(it) + offsetof(Item, s))
+
+typedef struct LStr { size_t len; char data[1]; } LStr;
+
+static int item_heavy(const Item *it) { return it->tag >= I_LSTR; }
+
+static void item_free(Item *it) {
+  if (it->tag == I_LSTR) free(it->v.p);
+  else if (it->tag == I_BUF) lt_buf_free((lt_Buf *)it->v.p);
+  it->tag = I_FALSE;
+}
+
+/* Encode the value at idx into *it.  May raise; then nothing is owned. */
+static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner) {
+  static const char *const names[] = { "item" };
+  switch (lua_type(L, idx)) {
+    case LUA_TNONE: case LUA_TNIL:
+      luaL_argerror(L, idx, "nil is not a valid queue item (use false or a sentinel)");
+      break;
+    case LUA_TBOOLEAN:
+      it->tag = lua_toboolean(L, idx) ? I_TRUE : I_FALSE;
+      break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) { it->tag = I_INT; it->v.i = lua_tointeger(L, idx); }
+      else { it->tag = I_FLT; it->v.n = lua_tonumber(L, idx); }
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      if (len <= SSTR_MAX) {
+        it->tag = I_SSTR;
+        it->len = (unsigned char)len;
+        memcpy(SSTR(it), s, len);
+      } else {
+        LStr *ls = (LStr *)malloc(offsetof(LStr, data) + len);
+        if (ls == NULL) luaL_error(L, "not enough memory");
+        ls->len = len;
+        memcpy(ls->data, s, len);
+        it->tag = I_LSTR;
+        it->v.p = ls;
+      }
+      break;
+    }
+    default:
+      it->v.p = lt_encode_owned(L, idx, 1, names, owner);
+      it->tag = I_BUF;
+  }
+}
+
+/* Push an item (does not free it).  For heavy items call under lua_pcall. */
+static void item_push(lua_State *L, const Item *it) {
+  switch (it->tag) {
+    case I_FALSE: lua_pushboolean(L, 0); break;
+    case I_TRUE: lua_pushboolean(L, 1); break;
+    case I_INT: lua_pushinteger(L, it->v.i); break;
+    case I_FLT: lua_pushnumber(L, it->v.n); break;
+    case I_SSTR: lua_pushlstring(L, SSTR(it), it->len); break;
+    case I_LSTR: {
+      const LStr *ls = (const LStr *)it->v.p;
+      lua_pushlstring(L, ls->data, ls->len);
+      break;
+    }
+    default:
+      if (lt_decode(L, (const lt_Buf *)it->v.p) != 1) luaL_error(L, "corrupt queue item");
+  }
+}
+
+/* lua_pcall'd: push the item at lightuserdata 1. */
+static int item_push_p(lua_State *L) {
+  const Item *it = (const Item *)lua_touserdata(L, 1);
+  item_push(L, it);
+  return 1;
+}
+
+/* Push a popped item and free it; on error it is freed before the error propagates. */
+static void item_deliver(lua_State *L, Item *it) {
+  int status;
+  if (!item_heavy(it)) { item_push(L, it); return; }
+  lua_pushcfunction(L, item_push_p);
+  lua_pushlightuserdata(L, it);
+  status = lua_pcall(L, 1, 1, 0);
+  item_free(it);
+  if (status != LUA_OK) lua_error(L);
+}
+
+/* ====================================================================== PRIORITIES */
+
+enum { K_INT, K_FLT, K_STR };
+typedef struct PKey {
+  int tag;
+  union { lua_Integer i; lua_Number n; struct { char *s; size_t len; } str; } u;
+} PKey;
+
+typedef struct PEntry { Item item; PKey key; unsigned long long seq; } PEntry;
+
+/* i < f, exactly (Lua's rule for mixed integer/float comparison). */
+static int int_lt_flt(lua_Integer i, lua_Number f) {
+  if (f >= -(lua_Number)LUA_MININTEGER) return 1;          /* f >= 2^63 */
+  if (f > (lua_Number)LUA_MININTEGER) {                     /* f in (-2^63, 2^63) */
+    lua_Number fl = (lua_Number)(lua_Integer)f;             /* truncation */
+    lua_Integer fi = (lua_Integer)f;
+    if (fl > f) fi--;                                       /* floor(f) */
+    return i <= fi ? (i < fi || (lua_Number)fi < f) : 0;
+  }
+  return 0;                                                 /* f <= -2^63 */
+}
+
+static int flt_lt_int(lua_Number f, lua_Integer i) {       /* f < i */
+  if (f >= -(lua_Number)LUA_MININTEGER) return 0;
+  if (f > (lua_Number)LUA_MININTEGER || f == (lua_Number)LUA_MININTEGER) {
+    lua_Integer fi = (lua_Integer)f;                        /* trunc; ceil(f) for f<0 */
+    lua_Number fl = (lua_Number)fi;
+    if (fl < f) fi++;                                       /* ceil(f) */
+    return fi <= i ? (fi < i || f < (lua_Number)fi) : 0;
+  }
+  return 1;
+}
+
+static int key_lt(const PKey *a, const PKey *b) {
+  if (a->tag == K_STR || b->tag == K_STR) {
+    size_t n;
+    int c;
+    if (a->tag != K_STR) return 1;                          /* numbers before strings */
+    if (b->tag != K_STR) return 0;
+    n = a->u.str.len < b->u.str.len ? a->u.str.len : b->u.str.len;
+    c = memcmp(a->u.str.s, b->u.str.s, n);
+    return c < 0 || (c == 0 && a->u.str.len < b->u.str.len);
+  }
+  if (a->tag == K_INT && b->tag == K_INT) return a->u.i < b->u.i;
+  if (a->tag == K_FLT && b->tag == K_FLT) return a->u.n < b->u.n;
+  if (a->tag == K_INT) return int_lt_flt(a->u.i, b->u.n);
+  return flt_lt_int(a->u.n, b->u.i);
+}
+
+static int entry_lt(const PEntry *a, const PEntry *b) {
+  if (key_lt(&a->key, &b->key)) return 1;
+  if (key_lt(&b->key, &a->key)) return 0;
+  return a->seq < b->seq;
+}
+
+static void entry_free(PEntry *e) {
+  item_free(&e->item);
+  if (e->key.tag == K_STR) { free(e->key.u.str.s); e->key.tag = K_INT; }
+}
+
+/* Push the priority of the item at idx (a table whose first element is a number or a
+** string), checked.  May raise (owning nothing). */
+static void key_fetch(lua_State *L, int idx) {
+  int t;
+  if (!lua_istable(L, idx))
+    luaL_argerror(L, idx, "PriorityQueue items are tables {priority, ...}");
+  t = lua_geti(L, idx, 1);
+  if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && lua_tonumber(L, -1) != lua_tonumber(L, -1))
+    luaL_argerror(L, idx, "priority is NaN");
+  if (t != LUA_TNUMBER && t != LUA_TSTRING)
+    luaL_argerror(L, idx, lua_pushfstring(L, "priority (item[1]) must be a number or a "
+                                          "string, got %s", luaL_typename(L, -1)));
+}
+
+/* Fill *k from the checked priority at idx, copying a string; never raises: 0 when out of
+** memory. */
+static int key_copy(lua_State *L, int idx, PKey *k) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    char *copy = (char *)malloc(len ? len : 1);
+    if (copy == NULL) return 0;
+    memcpy(copy, s, len);
+    k->tag = K_STR;
+    k->u.str.s = copy;
+    k->u.str.len = len;
+  } else if (lua_isinteger(L, idx)) {
+    k->tag = K_INT;
+    k->u.i = lua_tointeger(L, idx);
+  } else {
+    k->tag = K_FLT;
+    k->u.n = lua_tonumber(L, idx);
+  }
+  return 1;
+}
+
+/* ========================================================================== QUEUE */
+
+#define SEG 256                /* items per FIFO segment */
+
+/* A FIFO slot: an Item whose tag byte is an atomic "full" flag (0: empty, else tag + 1),
+** so that a consumer finds an item and its publication on one cache line. */
+typedef struct Slot {
+  atomic_uchar full;
+  unsigned char len;
+  char s[6];
+  union { lua_Integer i; lua_Number n; void *p; } v;
+} Slot;
+_Static_assert(sizeof(Slot) == sizeof(Item) && offsetof(Slot, len) == offsetof(Item, len)
+               && sizeof(atomic_uchar) == 1, "a Slot is an Item with an atomic tag");
+
+typedef struct Seg { _Atomic(struct Seg *) next; Slot slots[SEG]; } Seg;
+
+static void slot_put(Slot *sl, const Item *it) {
+  memcpy((char *)sl + 1, (const char *)it + 1, sizeof(Item) - 1);
+  atomic_store_explicit(&sl->full, (unsigned char)(it->tag + 1), memory_order_release);
+}
+
+/* Copy the item out of a slot seen full (acquire).  The slot is not written: the line
+** stays shared, and the producer clears the flags when it reuses the segment. */
+static void slot_get(Slot *sl, Item *it) {
+  memcpy((char *)it + 1, (const char *)sl + 1, sizeof(Item) - 1);
+  it->tag = (unsigned char)(atomic_load_explicit(&sl->full, memory_order_relaxed) - 1);
+}
+
+/* A segment to append: the spare one, cleared, or a new one.  NULL: out of memory. */
+static Seg *seg_get(_Atomic(Seg *) *spare);
+
+static Seg *seg_new(void) {
+  Seg *s = (Seg *)malloc(sizeof *s);
+  int i;
+  if (s == NULL) return NULL;
+  atomic_init(&s->next, NULL);
+  for (i = 0; i < SEG; i++) atomic_init(&s->slots[i].full, 0);
+  return s;
+}
+
+static Seg *seg_get(_Atomic(Seg *) *spare) {
+  Seg *s = atomic_exchange(spare, NULL);
+  int i;
+  if (s == NULL) return seg_new();
+  atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
+  for (i = 0; i < SEG; i++) atomic_store_explicit(&s->slots[i].full, 0, memory_order_relaxed);
+  return s;
+}
+
+/*
+** Field groups are padded apart so that producers and consumers of a FIFO queue write
+** different cache lines: per item, the only line both sides touch is the item's slot.
+*/
+typedef struct Queue {
+  lt_Object obj;
+  int kind;
+  lua_Integer maxsize;         /* 0: unbounded */
+  lt_RawLock *plock, *tlock;   /* producers' / consumers' lock: the same one unless FIFO */
+  atomic_int shut;             /* shutdown() was called (set under *plock) */
+  _Atomic(Seg *) spare;        /* FIFO: a consumed segment kept for the producers */
+  Item *stack;                 /* LIFO: scap slots, count used; under *plock */
+  size_t scap;
+  PEntry *heap;                /* PRIO: hcap slots, count used; under *plock */
+  size_t hcap;
+  unsigned long long seq;      /* PRIO: next sequence number */
+  char pad1[64];
+  lt_RawLock pmu;              /* FIFO producers: tail */
+  Seg *tail;
+  size_t tail_idx;
+  atomic_size_t nput;          /* items stored and published, ever (written under *plock) */
+  size_t nget_seen;            /* the producers' copy of nget (bounded queues), under *plock */
+  char pad2[64];
+  lt_RawLock tmu;              /* FIFO consumers: head */
+  Seg *head;
+  size_t head_idx;
+  atomic_size_t nget;          /* items taken, ever (written under *tlock) */
+  size_t nput_seen;            /* the consumers' copy of nput, under *tlock */
+  char pad3[64];
+  atomic_int getters, putters; /* waiters registered to be woken (parked or parking) */
+  atomic_int get_sig, put_sig; /* a wake-up is on its way to a registered waiter */
+  atomic_int get_spin, put_spin;   /* adaptive spin budgets of getters / putters, ns */
+  char pad4[64];
+  atomic_size_t ndone;         /* task_done() calls, ever: unfinished = nput - ndone */
+  atomic_int joiners;
+  atomic_int get_word, put_word, join_word;   /* futex words, bumped to wake */
+} Queue;
+
+/* Free a detached FIFO chain from slot idx of seg: its items, then its segments. */
+static void free_chain(Seg *seg, size_t idx) {
+  while (seg) {
+    Seg *next = atomic_load(&seg->next);
+    for (; idx < SEG && atomic_load(&seg->slots[idx].full); idx++) {
+      Item it;
+      slot_get(&seg->slots[idx], &it);
+      item_free(&it);
+    }
+    free(seg);
+    seg = next;
+    idx = 0;
+  }
+}
+
+static size_t qcount(Queue *q);
+
+static void queue_destroy(lt_Object *o) {
+  Queue *q = (Queue *)o;
+  size_t i, n = qcount(q);
+  if (q->kind == Q_FIFO) {
+    free_chain(q->head, q->head_idx);
+    free(atomic_load(&q->spare));
+  } else if (q->kind == Q_LIFO) {
+    for (i = 0; i < n; i++) item_free(&q->stack[i]);
+  } else {
+    for (i = 0; i < n; i++) entry_free(&q->heap[i]);
+  }
+  free(q->stack);
+  free(q->heap);
+  free(q);
+}
+
+/*
+** Each kind has two classes of the same name: unbounded queues (the common case) get a
+** metatable whose __index is the methods table itself, holding maxsize = 0 as a plain field,
+** so that q:put(x) costs one table lookup; bounded queues need an __index function for
+** q.maxsize.  queue_destroy identifies them all.
+*/
+static void mt_fifo(lua_State *L);  static void mt_fifo0(lua_State *L);
+static void mt_lifo(lua_State *L);  static void mt_lifo0(lua_State *L);
+static void mt_prio(lua_State *L);  static void mt_prio0(lua_State *L);
+static void mt_simple(lua_State *L);
+static const lt_Class FifoClass = { "Queue", 0, queue_destroy, mt_fifo };
+static const lt_Class Fifo0Class = { "Queue", 0, queue_destroy, mt_fifo0 };
+static const lt_Class LifoClass = { "LifoQueue", 0, queue_destroy, mt_lifo };
+static const lt_Class Lifo0Class = { "LifoQueue", 0, queue_destroy, mt_lifo0 };
+static const lt_Class PrioClass = { "PriorityQueue", 0, queue_destroy, mt_prio };
+static const lt_Class Prio0Class = { "PriorityQueue", 0, queue_destroy, mt_prio0 };
+static const lt_Class SimpleClass = { "SimpleQueue", 0, queue_destroy, mt_simple };
+
+static Queue *checkq(lua_State *L) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
+  lt_Object *o;
+  if (p != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same && p->obj) return (Queue *)p->obj;
+  }
+  o = lt_toobject(L, 1, NULL);
+  if (o == NULL || o->cls->destroy != queue_destroy) luaL_typeerror(L, 1, "Queue");
+  return (Queue *)o;
+}
+
+static void lock(lt_RawLock *l) { lt_rawlock_acquire(l, 1, LT_FOREVER); }
+static void unlock(lt_RawLock *l) { lt_rawlock_release(l); }
+
+/* Items in the queue: nget first, so that the difference never goes negative. */
+static size_t qcount(Queue *q) {
+  size_t got = atomic_load(&q->nget);
+  return atomic_load(&q->nput) - got;
+}
+
+static int is_full(Queue *q) {
+  return q->maxsize > 0 && qcount(q) >= (size_t)q->maxsize;
+}
+
+/* Items a getter may take now (*tlock held): from the cached nput, refreshed when used up. */
+static size_t avail(Queue *q) {
+  size_t got = atomic_load_explicit(&q->nget, memory_order_relaxed);
+  if (q->nput_seen == got) q->nput_seen = atomic_load(&q->nput);
+  return q->nput_seen - got;
+}
+
+/* Room a putter may fill now (*plock held): from the cached nget, refreshed when used up. */
+static size_t room(Queue *q) {
+  size_t put = atomic_load_explicit(&q->nput, memory_order_relaxed), max;
+  if (q->maxsize <= 0) return (size_t)-1;
+  max = (size_t)q->maxsize;
+  if (put - q->nget_seen >= max) q->nget_seen = atomic_load(&q->nget);
+  return put - q->nget_seen >= max ? 0 : max - (put - q->nget_seen);
+}
+
+static void key_free(PKey *k) { if (k->tag == K_STR) { free(k->u.str.s); k->tag = K_INT; } }
+
+/* Grow a LIFO stack / PRIO heap to hold `want` entries (under *plock).  0: out of memory. */
+static int reserve(Queue *q, size_t want) {
+  if (q->kind == Q_PRIO) {
+    size_t ncap = q->hcap ? q->hcap : 16;
+    PEntry *nh;
+    if (want <= q->hcap) return 1;
+    while (ncap < want) ncap *= 2;
+    if ((nh = (PEntry *)realloc(q->heap, ncap * sizeof *nh)) == NULL) return 0;
+    q->heap = nh;
+    q->hcap = ncap;
+  } else {
+    size_t ncap = q->scap ? q->scap : 16;
+    Item *ns;
+    if (want <= q->scap) return 1;
+    while (ncap < want) ncap *= 2;
+    if ((ns = (Item *)realloc(q->stack, ncap * sizeof *ns)) == NULL) return 0;
+    q->stack = ns;
+    q->scap = ncap;
+  }
+  return 1;
+}
+
+static void heap_push(Queue *q, size_t n, PEntry *e) {
+  size_t i = n;
+  e->seq = q->seq++;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!entry_lt(e, &q->heap[parent])) break;
+    q->heap[i] = q->heap[parent];
+    i = parent;
+  }
+  q->heap[i] = *e;
+}
+
+static void heap_pop(Queue *q, size_t n, Item *out) {
+  PEntry last = q->heap[n - 1];
+  size_t i = 0, m = n - 1;
+  *out = q->heap[0].item;
+  key_free(&q->heap[0].key);                 /* free() only: fine under the lock */
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= m) break;
+    if (c + 1 < m && entry_lt(&q->heap[c + 1], &q->heap[c])) c++;
+    if (!entry_lt(&q->heap[c], &last)) break;
+    q->heap[i] = q->heap[c];
+    i = c;
+  }
+  if (m > 0) q->heap[i] = last;
+}
+
+/*
+** Store and publish k prepared entries (*plock held; shut and room checked).  Returns k,
+** or 0 when out of memory (nothing stored then: a FIFO's segments are all allocated
+** before the first item is published).  nput is raised before anything is published, so
+** that a fast consumer's task_done() always finds the item counted as unfinished.
+*/
+static size_t store(Queue *q, PEntry *e, size_t k) {
+  size_t i, n;
+  if (q->kind == Q_FIFO) {
+    Seg *first = NULL, *last = NULL;
+    size_t have = SEG - q->tail_idx;
+    while (have < k) {            /* the segments this batch needs, linked privately */
+      Seg *ns = seg_get(&q->spare);
+      if (ns == NULL) {
+        while (first) { Seg *nx = atomic_load(&first->next); free(first); first = nx; }
+        return 0;
+      }
+      if (last) atomic_store_explicit(&last->next, ns, memory_order_relaxed);
+      else first = ns;
+      last = ns;
+      have += SEG;
+    }
+    atomic_store_explicit(&q->nput, atomic_load_explicit(&q->nput, memory_order_relaxed) + k,
+                          memory_order_release);
+    for (i = 0; i < k; i++) {
+      if (q->tail_idx == SEG) {   /* link (release) before publishing into it */
+        Seg *ns = first;
+        first = atomic_load_explicit(&ns->next, memory_order_relaxed);
+        atomic_store_explicit(&ns->next, NULL, memory_order_relaxed);
+        atomic_store_explicit(&q->tail->next, ns, memory_order_release);
+        q->tail = ns;
+        q->tail_idx = 0;
+      }
+      slot_put(&q->tail->slots[q->tail_idx++], &e[i].item);
+    }
+    return k;
+  }
+  n = qcount(q);                  /* exact: every change is under this (single) lock */
+  if (n + k < n || !reserve(q, n + k)) return 0;
+  for (i = 0; i < k; i++) {
+    if (q->kind == Q_LIFO) q->stack[n + i] = e[i].item;
+    else heap_push(q, n + i, &e[i]);
+  }
+  atomic_store_explicit(&q->nput, atomic_load_explicit(&q->nput, memory_order_relaxed) + k,
+                        memory_order_release);
+  return k;
+}
+
+/* The next FIFO slot, if an item is published in it (*tlock held).  Steps onto the next
+** segment (recycling the consumed one) when the current one is used up. */
+static Slot *fifo_peek(Queue *q) {
+  Slot *sl;
+  if (q->head == NULL) return NULL;                 /* dropped by shutdown(true) */
+  if (q->head_idx == SEG) {
+    Seg *old = q->head, *next = atomic_load_explicit(&old->next, memory_order_acquire);
+    if (next == NULL) return NULL;
+    q->head = next;
+    q->head_idx = 0;
+    free(atomic_exchange(&q->spare, old));
+  }
+  sl = &q->head->slots[q->head_idx];
+  return atomic_load_explicit(&sl->full, memory_order_acquire) ? sl : NULL;
+}
+
+/* Is there an item for a getter (*tlock held)? */
+static int ready(Queue *q) {
+  return q->kind == Q_FIFO ? fifo_peek(q) != NULL : avail(q) > 0;
+}
+
+/* Take up to max items (*tlock held) into out[]; returns how many (>= 1 after ready()). */
+static size_t take(Queue *q, Item *out, size_t max) {
+  size_t k = 0;
+  if (q->kind == Q_FIFO) {
+    Slot *sl;
+    while (k < max && (sl = fifo_peek(q)) != NULL) {
+      slot_get(sl, &out[k++]);
+      q->head_idx++;
+    }
+  } else {
+    size_t n = qcount(q);         /* exact under the single lock (avail() may lag) */
+    if (max > n) max = n;
+    for (; k < max; k++, n--) {
+      if (q->kind == Q_LIFO) out[k] = q->stack[n - 1];
+      else heap_pop(q, n, &out[k]);
+    }
+  }
+  atomic_store_explicit(&q->nget, atomic_load_explicit(&q->nget, memory_order_relaxed) + k,
+                        memory_order_release);
+  return k;
+}
+
+static void bump_wake(atomic_int *w, int n) {
+  atomic_fetch_add(w, 1);
+  lt_unpark(w, n);
+}
+
+/*
+** Wake one registered waiter, unless a wake-up is already on its way: `sig` is set by the
+** waker and cleared by any registered waiter when it unregisters (woken or not), so at most
+** one futex wake is in flight per side, however fast items arrive while the waiter is
+** being scheduled.  A waiter that then leaves items (or room) behind signals the next one
+** (see the cascade in take_done/store_done), so nobody sleeps beside an available item.
+*/
+static void signal1(atomic_int *nwait, atomic_int *sig, atomic_int *word) {
+  if (atomic_load_explicit(nwait, memory_order_relaxed) > 0
+      && atomic_load_explicit(sig, memory_order_relaxed) == 0 && atomic_exchange(sig, 1) == 0)
+    bump_wake(word, 1);
+}
+
+/*
+** After publishing items: a getter may go.  The fence orders the publication before the
+** look at `getters` (Dekker: a waiter registers, fences, then re-checks), so that either
+** the waiter sees the items or we see the waiter.
+*/
+static void after_store(Queue *q) {
+  atomic_thread_fence(memory_order_seq_cst);
+  signal1(&q->getters, &q->get_sig, &q->get_word);
+  if (q->maxsize > 0 && !is_full(q)) signal1(&q->putters, &q->put_sig, &q->put_word);
+}
+
+/* After taking items (and releasing *tlock): a putter of a bounded queue may go; and if
+** items are left while getters wait, another getter (the cascade). */
+static void after_take(Queue *q) {
+  if (q->maxsize > 0) {           /* putters register under *plock, not ours: Dekker */
+    atomic_thread_fence(memory_order_seq_cst);
+    signal1(&q->putters, &q->put_sig, &q->put_word);
+  }
+  /* getters register under *tlock, which we held while taking: no fence needed */
+  if (atomic_load_explicit(&q->getters, memory_order_relaxed) > 0 && qcount(q) > 0)
+    signal1(&q->getters, &q->get_sig, &q->get_word);
+}
+
+/* A park ended soon after it began: a longer spin would have avoided it. */
+static void grow_budget(Queue *q, int want_items) {
+  atomic_int *budget = want_items ? &q->get_spin : &q->put_spin;
+  int ns = atomic_load_explicit(budget, memory_order_relaxed);
+  if (ns < LT_QSPIN_MAX_NS)
+    atomic_store_explicit(budget, ns * 2 < LT_QSPIN_MAX_NS ? ns * 2 : LT_QSPIN_MAX_NS,
+                          memory_order_relaxed);
+}
+
+/*
+** Spin outside the locks until there are items (want_items) or room, or shutdown, within
+** the side's spin budget and never past the deadline.  The budget adapts as in sync.c: it
+** doubles after a spin that saw the change (the other side runs on another core: spinning
+** pays) and halves after one that did not (the other side sleeps, or shares our core:
+** spinning only delays it); and, unlike there, it also doubles after a park that ended
+** within LT_QSPIN_MAX_NS (see wait_for), else a queue hand-off, slower than the shortest
+** spin, would keep both sides parking for good.  After LT_QSPIN_TIGHT quick polls (a
+** hand-off between two running threads), the waiter yields between polls: if the thread
+** it waits for shares its core (a loaded machine), that thread runs instead of being
+** starved by the spin.
+** A FIFO getter spins holding *tlock (it polls the next slot, which only the holder may
+** do); everybody else spins without the lock, on the counters.
+*/
+static void spin_until(Queue *q, int want_items, double deadline) {
+  atomic_int *budget = want_items ? &q->get_spin : &q->put_spin;
+  int ns = atomic_load_explicit(budget, memory_order_relaxed), polls = 0;
+  double until = lt_now() + ns * 1e-9;
+  if (deadline != LT_FOREVER && deadline < until) until = deadline;
+  for (;;) {
+    if (atomic_load_explicit(&q->shut, memory_order_relaxed) ||
+        (!want_items ? !is_full(q) : q->kind == Q_FIFO ? fifo_peek(q) != NULL
+                                                         : qcount(q) > 0)) {
+      if (ns < LT_QSPIN_MAX_NS)
+        atomic_store_explicit(budget, ns * 2 < LT_QSPIN_MAX_NS ? ns * 2 : LT_QSPIN_MAX_NS,
+                              memory_order_relaxed);
+      return;
+    }
+    if (++polls <= LT_QSPIN_TIGHT) lt_cpu_relax();       /* quick hand-offs: poll tight */
+    else sched_yield();           /* then let a thread that shares our core run */
+    if ((polls & 7) == 0 && lt_now() >= until) break;
+  }
+  if (ns > LT_QSPIN_MIN_NS)
+    atomic_store_explicit(budget, ns / 2 > LT_QSPIN_MIN_NS ? ns / 2 : LT_QSPIN_MIN_NS,
+                          memory_order_relaxed);
+}
+
+/*
+** Wait until the queue has an item (want_items; *tlock held) or room (*plock held); the
+** lock is released while parked (and while spinning, except by FIFO getters) and held
+** again on return.
+** Returns OK, EMPTY_OR_FULL (not blocking, or timed out), or SHUTDOWN (puts: as soon as
+** shut down; gets: once shut down and empty).
+** Parking is Dekker-style: register in getters/putters, then re-check; whoever publishes
+** items/room changes the count first, then looks for registered waiters.
+*/
+static int wait_for(Queue *q, int want_items, int block, double deadline) {
+  lt_RawLock *l = want_items ? q->tlock : q->plock;
+  atomic_int *word = want_items ? &q->get_word : &q->put_word;
+  atomic_int *nwait = want_items ? &q->getters : &q->putters;
+  int spun = 0, timedout = 0;
+  for (;;) {
+    int seen;
+    if (want_items) {
+      if (ready(q)) return OK;
+      if (atomic_load(&q->shut)) return ready(q) ? OK : SHUTDOWN;
+    } else {
+      if (atomic_load(&q->shut)) return SHUTDOWN;
+      if (room(q) > 0) return OK;
+    }
+    if (!block || timedout) return EMPTY_OR_FULL;
+    if (!spun) {
+      int hold = want_items && q->kind == Q_FIFO;
+      spun = 1;
+      if (!hold) unlock(l);
+      spin_until(q, want_items, deadline);
+      if (!hold) lock(l);
+      continue;
+    }
+    seen = atomic_load(word);
+    atomic_fetch_add(nwait, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if ((want_items ? ready(q) : room(q) > 0) || atomic_load(&q->shut)) {
+      atomic_fetch_sub(nwait, 1);
+      atomic_store(want_items ? &q->get_sig : &q->put_sig, 0);
+      continue;
+    }
+    unlock(l);
+    {
+      double t0 = lt_now();
+      if (lt_park(word, seen, deadline) < 0) timedout = 1;
+      else if (lt_now() - t0 < LT_QSPIN_MAX_NS * 1e-9) grow_budget(q, want_items);
+    }
+    atomic_fetch_sub(nwait, 1);
+    atomic_store(want_items ? &q->get_sig : &q->put_sig, 0);
+    lock(l);
+  }
+}
+
+/* put()/get() argument shapes: ([block = true], [timeout]) or (timeout). */
+static int block_args(lua_State *L, int idx, double *deadline) {
+  int block = 1;
+  double timeout = -1;
+  switch (lua_type(L, idx)) {
+    case LUA_TNONE: case LUA_TNIL: break;
+    case LUA_TNUMBER: timeout = lua_tonumber(L, idx); break;
+    default: block = lua_toboolean(L, idx);
+  }
+  if (!lua_isnoneornil(L, idx + 1)) timeout = luaL_checknumber(L, idx + 1);
+  *deadline = lt_deadline(timeout);
+  return block;
+}
+
+static int fail(lua_State *L, int status, int want_items) {
+  luaL_pushfail(L);
+  lua_pushstring(L, status == SHUTDOWN ? "shutdown" : want_items ? "empty" : "full");
+  return 2;
+}
+
+/* Put one prepared entry; it is freed unless stored.  OK / EMPTY_OR_FULL / SHUTDOWN, or
+** -1 when out of memory. */
+static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
+  int status;
+  lock(q->plock);
+  status = wait_for(q, 0, block, deadline);
+  if (status == OK && store(q, e, 1) == 0) status = -1;
+  unlock(q->plock);
+  if (status == OK) after_store(q);
+  else entry_free(e);
+  return status;
+}
+
+/* Encode the item at idx into *e (with its priority for a PriorityQueue).  May raise,
+** owning nothing then. */
+static void prepare(lua_State *L, Queue *q, int idx, PEntry *e) {
+  e->key.tag = K_INT;
+  if (q->kind != Q_PRIO) { item_encode(L, idx, &e->item, &q->obj); return; }
+  key_fetch(L, idx);                                     /* L: ... priority */
+  item_encode(L, idx, &e->item, &q->obj);
+  if (!key_copy(L, -1, &e->key)) {
+    item_free(&e->item);
+    luaL_error(L, "not enough memory");
+  }
+  lua_pop(L, 1);
+}
+
+/* ======================================================================== METHODS */
+
+/* q:put(item, [block = true], [timeout]) -> true | nil, "full" | nil, "shutdown" */
+static int q_put(lua_State *L) {
+  Queue *q = checkq(L);
+  double deadline;
+  int block = block_args(L, 3, &deadline), status;
+  PEntry e;
+  prepare(L, q, 2, &e);
+  status = put_entry(q, &e, block, deadline);
+  if (status < 0) return luaL_error(L, "not enough memory");
+  if (status != OK) return fail(L, status, 0);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int q_put_nowait(lua_State *L) {
+  Queue *q = checkq(L);
+  int status;
+  PEntry e;
+  prepare(L, q, 2, &e);
+  status = put_entry(q, &e, 0, LT_FOREVER);
+  if (status < 0) return luaL_error(L, "not enough memory");
+  if (status != OK) return fail(L, status, 0);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int get_common(lua_State *L, Queue *q, int block, double deadline) {
+  int status;
+  Item it;
+  luaL_checkstack(L, 4, NULL);
+  lock(q->tlock);
+  status = wait_for(q, 1, block, deadline);
+  if (status == OK) take(q, &it, 1);
+  unlock(q->tlock);
+  if (status != OK) return fail(L, status, 1);
+  after_take(q);
+  item_deliver(L, &it);
+  return 1;
+}
+
+/* q:get([block = true], [timeout]) -> item | nil, "empty" | nil, "shutdown" */
+static int q_get(lua_State *L) {
+  Queue *q = checkq(L);
+  double deadline;
+  int block = block_args(L, 2, &deadline);
+  return get_common(L, q, block, deadline);
+}
+
+static int q_get_nowait(lua_State *L) {
+  return get_common(L, checkq(L), 0, LT_FOREVER);
+}
+
+/* ---------------------------------------------------------------------- batches */
+
+/* The entries of a put_many between encoding and storing, in a userdata so that an error
+** while encoding (or a memory error) frees them: __gc frees e[done .. n). */
+typedef struct Batch { size_t n, done; PEntry e[1]; } Batch;
+static const char K_BATCH = 0;
+
+static int batch_gc(lua_State *L) {
+  Batch *b = (Batch *)lua_touserdata(L, 1);
+  for (; b->done < b->n; b->done++) entry_free(&b->e[b->done]);
+  return 0;
+}
+
+static Batch *new_batch(lua_State *L, size_t n) {
+  Batch *b = (Batch *)lt_newuserdata(L, offsetof(Batch, e) + (n ? n : 1) * sizeof(PEntry), 0);
+  b->n = b->done = 0;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BATCH) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, batch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
+  }
+  lua_setmetatable(L, -2);
+  return b;
+}
+
+/* q:put_many(array, [block = true], [timeout]) -> true | nil, "full"|"shutdown", n_put.
+** The items of array[1 .. #array] go in in order, as many per lock round trip as there is
+** room for; a bounded queue may make it wait (and time out) part way. */
+static int q_put_many(lua_State *L) {
+  Queue *q = checkq(L);
+  double deadline;
+  int block, status = OK;
+  lua_Integer n, i;
+  Batch *b;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  block = block_args(L, 3, &deadline);
+  lua_settop(L, 2);
+  n = luaL_len(L, 2);
+  if (n < 0) n = 0;
+  if ((lua_Unsigned)n > ((size_t)-1 - sizeof(Batch)) / sizeof(PEntry))
+    return luaL_error(L, "too many items");
+  b = new_batch(L, (size_t)n);                            /* L: q array batch */
+  for (i = 1; i <= n; i++) {
+    lua_geti(L, 2, i);
+    prepare(L, q, 4, &b->e[b->n]);
+    b->n++;
+    lua_pop(L, 1);
+  }
+  lock(q->plock);
+  while (b->done < b->n) {
+    size_t k, got;
+    status = wait_for(q, 0, block, deadline);
+    if (status != OK) break;
+    k = room(q);
+    if (k > b->n - b->done) k = b->n - b->done;
+    got = store(q, &b->e[b->done], k);
+    if (got == 0) { status = -1; break; }
+    b->done += got;
+    after_store(q);                     /* now: this thread may wait for room next */
+  }
+  unlock(q->plock);
+  i = (lua_Integer)b->done;
+  for (; b->done < b->n; b->done++) entry_free(&b->e[b->done]);
+  if (status < 0) return luaL_error(L, "not enough memory");
+  if (status != OK) { fail(L, status, 0); lua_pushinteger(L, i); return 3; }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+typedef struct Fill { Item *items; size_t k; lua_Integer base; } Fill;
+
+/* lua_pcall'd: t[base + j] = items[j] for j < k.  1: Fill*, 2: t */
+static int fill_p(lua_State *L) {
+  Fill *f = (Fill *)lua_touserdata(L, 1);
+  size_t j;
+  for (j = 0; j < f->k; j++) {
+    item_push(L, &f->items[j]);
+    lua_rawseti(L, 2, f->base + (lua_Integer)j + 1);
+  }
+  return 0;
+}
+
+/* q:get_many([max], [block = true], [timeout]) -> array of 1..max items | nil, reason.
+** Waits like get() for the first item, then takes what is there, up to max, moving up to
+** CHUNK items per lock round trip.  If an item cannot be rebuilt (a memory error, a module
+** missing in this thread), the error propagates and the items of that chunk are lost. */
+static int q_get_many(lua_State *L) {
+  Queue *q = checkq(L);
+  lua_Integer max = luaL_optinteger(L, 2, LUA_MAXINTEGER), total = 0;
+  double deadline;
+  int block = block_args(L, 3, &deadline), status;
+  Item items[CHUNK];
+  luaL_argcheck(L, max >= 1, 2, "max must be at least 1");
+  lua_settop(L, 1);
+  lua_createtable(L, max < CHUNK ? (int)max : CHUNK, 0);       /* L: q t */
+  luaL_checkstack(L, 6, NULL);
+  lock(q->tlock);
+  status = wait_for(q, 1, block, deadline);
+  if (status != OK) { unlock(q->tlock); return fail(L, status, 1); }
+  for (;;) {
+    size_t k = max - total < CHUNK ? (size_t)(max - total) : CHUNK, j;
+    int heavy = 0;
+    k = take(q, items, k);
+    unlock(q->tlock);
+    after_take(q);
+    for (j = 0; j < k; j++) heavy |= item_heavy(&items[j]);
+    if (!heavy) {                     /* nothing owned: may raise freely */
+      for (j = 0; j < k; j++) {
+        item_push(L, &items[j]);
+        lua_rawseti(L, 2, total + (lua_Integer)j + 1);
+      }
+    } else {
+      Fill f;
+      int st;
+      f.items = items; f.k = k; f.base = total;
+      lua_pushcfunction(L, fill_p);
+      lua_pushlightuserdata(L, &f);
+      lua_pushvalue(L, 2);
+      st = lua_pcall(L, 2, 0, 0);
+      for (j = 0; j < k; j++) item_free(&items[j]);
+      if (st != LUA_OK) return lua_error(L);
+    }
+    total += (lua_Integer)k;
+    if (total >= max || k < CHUNK) break;
+    lock(q->tlock);
+    if (!ready(q)) { unlock(q->tlock); break; }
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------ the rest */
+
+static int q_qsize(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)qcount(checkq(L)));
+  return 1;
+}
+
+static int q_empty(lua_State *L) {
+  lua_pushboolean(L, qcount(checkq(L)) == 0);
+  return 1;
+}
+
+static int q_full(lua_State *L) {
+  lua_pushboolean(L, is_full(checkq(L)));
+  return 1;
+}
+
+/* Items put and not yet task_done()'d (negative only after shutdown(true) raced). */
+static long unfinished(Queue *q) {
+  size_t done = atomic_load(&q->ndone);
+  return (long)(atomic_load(&q->nput) - done);
+}
+
+static int q_task_done(lua_State *L) {
+  Queue *q = checkq(L);
+  size_t v = atomic_load(&q->ndone);
+  do {                            /* nput only grows: once checked, v < nput stays true */
+    if ((long)(atomic_load(&q->nput) - v) <= 0)
+      return luaL_error(L, "task_done() called too many times");
+  } while (!atomic_compare_exchange_weak(&q->ndone, &v, v + 1));
+  atomic_thread_fence(memory_order_seq_cst);
+  if (unfinished(q) <= 0 && atomic_load(&q->joiners) > 0) bump_wake(&q->join_word, INT_MAX);
+  return 0;
+}
+
+/* q:join([timeout]) -> true once every item put was task_done()'d; false on timeout. */
+static int q_join(lua_State *L) {
+  Queue *q = checkq(L);
+  double deadline = lt_deadline(lt_opttimeout(L, 2));
+  int done = 0;
+  for (;;) {
+    int seen, r;
+    if (unfinished(q) <= 0) { done = 1; break; }
+    seen = atomic_load(&q->join_word);
+    atomic_fetch_add(&q->joiners, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (unfinished(q) <= 0) { atomic_fetch_sub(&q->joiners, 1); done = 1; break; }
+    r = lt_park(&q->join_word, seen, deadline);
+    atomic_fetch_sub(&q->joiners, 1);
+    if (r < 0) { done = unfinished(q) <= 0; break; }
+  }
+  lua_pushboolean(L, done);
+  return 1;
+}
+
+/*
+** q:shutdown([immediate = false]), as Python 3.13: puts fail from now on; gets drain what
+** is left, then fail.  immediate: the items left are dropped and unfinished tasks are
+** forgotten (join() returns, task_done() is an error).  Every waiter wakes to re-check.
+** Both locks are taken (consumers' first) so that no put or get is half done.
+*/
+static int q_shutdown(lua_State *L) {
+  Queue *q = checkq(L);
+  int immediate = lua_toboolean(L, 2);
+  Seg *chain = NULL;
+  Item *stack = NULL;
+  PEntry *heap = NULL;
+  size_t n = 0, idx = 0, i;
+  lock(q->tlock);
+  if (q->plock != q->tlock) lock(q->plock);
+  atomic_store(&q->shut, 1);
+  if (immediate) {
+    n = qcount(q);
+    if (q->kind == Q_FIFO) {
+      chain = q->head; idx = q->head_idx;
+      q->head = q->tail = NULL;
+      q->head_idx = q->tail_idx = SEG;
+    }
+    stack = q->stack; heap = q->heap;
+    q->stack = NULL; q->heap = NULL; q->scap = q->hcap = 0;
+    q->nput_seen = q->nget_seen = atomic_load(&q->nput);
+    atomic_store(&q->nget, q->nput_seen);
+    atomic_store(&q->ndone, atomic_load(&q->nput));
+  }
+  if (q->plock != q->tlock) unlock(q->plock);
+  unlock(q->tlock);
+  bump_wake(&q->get_word, INT_MAX);
+  bump_wake(&q->put_word, INT_MAX);
+  bump_wake(&q->join_word, INT_MAX);
+  free_chain(chain, idx);
+  if (stack) for (i = 0; i < n; i++) item_free(&stack[i]);
+  if (heap) for (i = 0; i < n; i++) entry_free(&heap[i]);
+  free(stack);
+  free(heap);
+  return 0;
+}
+
+/* A bounded queue's __index: q.maxsize; everything else: the methods. */
+static int q_index(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+  if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "maxsize") == 0) {
+    lua_pushinteger(L, checkq(L)->maxsize);
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static int q_tostring(lua_State *L) {
+  Queue *q = checkq(L);
+  lua_pushfstring(L, "<%s maxsize=%I qsize=%I: %p>", q->obj.cls->name,
+                  (lua_Integer)q->maxsize, (lua_Integer)qcount(q), (void *)q);
+  return 1;
+}
+
+/* ============================================================================ OPEN */
+
+static void build_metatable(lua_State *L, const lt_Class *cls, int bounded) {
+  static const luaL_Reg meth[] = {
+    {"put", q_put}, {"get", q_get}, {"put_nowait", q_put_nowait},
+    {"get_nowait", q_get_nowait}, {"put_many", q_put_many}, {"get_many", q_get_many},
+    {"qsize", q_qsize}, {"empty", q_empty}, {"full", q_full},
+    {"task_done", q_task_done}, {"join", q_join}, {"shutdown", q_shutdown},
+    {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = { {"__tostring", q_tostring}, {NULL, NULL} };
+  lt_classmetatable(L, cls, meth, metameth);                  /* L: mt */
+  lua_getfield(L, -1, "__index");                             /* L: mt methods */
+  if (!bounded) {
+    lua_pushinteger(L, 0);
+    lua_setfield(L, -2, "maxsize");
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushvalue(L, -2);
+  lua_insert(L, -2);                                          /* L: mt mt methods */
+  lua_pushcclosure(L, q_index, 2);
+  lua_setfield(L, -2, "__index");
+}
+
+static void mt_fifo(lua_State *L) { build_metatable(L, &FifoClass, 1); }
+static void mt_fifo0(lua_State *L) { build_metatable(L, &Fifo0Class, 0); }
+static void mt_lifo(lua_State *L) { build_metatable(L, &LifoClass, 1); }
+static void mt_lifo0(lua_State *L) { build_metatable(L, &Lifo0Class, 0); }
+static void mt_prio(lua_State *L) { build_metatable(L, &PrioClass, 1); }
+static void mt_prio0(lua_State *L) { build_metatable(L, &Prio0Class, 0); }
+static void mt_simple(lua_State *L) { build_metatable(L, &SimpleClass, 0); }
+
+static int new_queue(lua_State *L, const lt_Class *cls, int kind, lua_Integer maxsize) {
+  Queue *q;
+  if (maxsize < 0) maxsize = 0;
+  q = (Queue *)lt_newobject(L, cls, sizeof(Queue));
+  q->kind = kind;
+  q->maxsize = maxsize;
+  atomic_init(&q->pmu.word, 0);
+  atomic_init(&q->tmu.word, 0);
+  q->plock = &q->pmu;
+  q->tlock = kind == Q_FIFO ? &q->tmu : &q->pmu;
+  atomic_init(&q->shut, 0);
+  atomic_init(&q->spare, NULL);
+  atomic_init(&q->ndone, 0);
+  atomic_init(&q->nput, 0);
+  atomic_init(&q->nget, 0);
+  atomic_init(&q->getters, 0);
+  atomic_init(&q->putters, 0);
+  atomic_init(&q->joiners, 0);
+  atomic_init(&q->get_word, 0);
+  atomic_init(&q->put_word, 0);
+  atomic_init(&q->join_word, 0);
+  atomic_init(&q->get_spin, LT_QSPIN_MAX_NS);
+  atomic_init(&q->put_spin, LT_QSPIN_MAX_NS);
+  if (kind == Q_FIFO) {           /* the object is consistent for queue_destroy already */
+    Seg *s = seg_new();
+    if (s == NULL) return luaL_error(L, "not enough memory");
+    q->head = q->tail = s;
+  }
+  return 1;
+}
+
+/* Queue([maxsize]) or Queue{maxsize = n}; maxsize <= 0: unbounded. */
+static lua_Integer opt_maxsize(lua_State *L) {
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "maxsize");
+    lua_replace(L, 1);
+  }
+  return luaL_optinteger(L, 1, 0);
+}
+
+static int f_queue(lua_State *L) {
+  lua_Integer m = opt_maxsize(L);
+  return new_queue(L, m > 0 ? &FifoClass : &Fifo0Class, Q_FIFO, m);
+}
+
+static int f_lifo(lua_State *L) {
+  lua_Integer m = opt_maxsize(L);
+  return new_queue(L, m > 0 ? &LifoClass : &Lifo0Class, Q_LIFO, m);
+}
+
+static int f_prio(lua_State *L) {
+  lua_Integer m = opt_maxsize(L);
+  return new_queue(L, m > 0 ? &PrioClass : &Prio0Class, Q_PRIO, m);
+}
+
+static int f_simple(lua_State *L) { return new_queue(L, &SimpleClass, Q_FIFO, 0); }
+
+void lt_open_queue(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"Queue", f_queue}, {"LifoQueue", f_lifo}, {"PriorityQueue", f_prio},
+    {"SimpleQueue", f_simple}, {NULL, NULL}
+  };
+  luaL_setfuncs(L, funcs, 0);
+}

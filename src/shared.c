@@ -1,4 +1,752 @@
-/* shared.c -- placeholder until implemented (see lthreading.h). */
+/*
+** shared.c -- Shared: one table seen by every thread it is passed to.
+**
+** STORAGE
+**   A C hash map (open addressing, linear probing, backward-shift deletion) from keys to
+**   values, guarded by one lt_RawLock.  Keys: strings, numbers (a float with an integral
+**   value is that integer, as in Lua), booleans and lthreading objects (the map holds a
+**   reference).  Values are marshaled on the way in and rebuilt on the way out:
+**   booleans, numbers and strings of up to 14 bytes are stored inline; anything else is a
+**   Blob: a reference-counted long string or lt_Buf (encoded with the Shared as owner, so
+**   that a Shared holding itself is no reference cycle).  A reader takes a reference to the
+**   Blob under the lock and decodes it after unlocking, so decoding (which may raise, or
+**   run require) never happens under the lock, and a long value is copied once, not twice.
+**   An lthreading object inside a value (a Shared in a Shared) stays a reference.
+**
+** LENGTH
+**   `border` is kept as a border of the table at all times: (border == 0 or t[border] ~= nil)
+**   and t[border + 1] == nil.  Setting t[border + 1] walks it up; removing t[border] walks it
+**   down; any other change keeps it a border.  So #s is O(1) and table.insert/remove, which
+**   go through __len/__index/__newindex, work (each step atomic, the sequence not: use
+**   update() or a Lock for compound steps).
+**
+** ATOMIC UPDATE
+**   update(k, f) holds the lock while f runs in the caller's state (under lua_pcall, so an
+**   error in f releases the lock and changes nothing).  The thread holding the lock is
+**   recorded; any access to the same Shared from that thread meanwhile (f touching its own
+**   table) raises instead of deadlocking.
+**
+** LOCKING
+**   s->mu is a leaf.  Under it: lookups, copies, atomic reference counts, malloc/free of
+**   our own memory.  Never under it: lt_encode/lt_decode, lt_decref/blob release (a
+**   destructor may run), any Lua call that can raise -- except inside update()'s pcall,
+**   whose errors are caught and the lock released before they propagate.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "lthreading.h"
 
-void lt_open_shared(lua_State *L) { LT_UNUSED(L); }
+#define SSTR_MAX 14
+
+/* ========================================================================== BLOBS */
+
+typedef struct Blob {
+  atomic_int refs;
+  lt_Buf *buf;                 /* NULL: a string of len bytes in data[] */
+  size_t len;
+  char data[1];
+} Blob;
+
+static void blob_release(Blob *b) {
+  if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+    lt_buf_free(b->buf);
+    free(b);
+  }
+}
+
+static void blob_retain(Blob *b) {
+  atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
+
+static Blob *blob_str(const char *s, size_t len) {
+  Blob *b = (Blob *)malloc(offsetof(Blob, data) + len + 1);
+  if (b == NULL) return NULL;
+  atomic_init(&b->refs, 1);
+  b->buf = NULL;
+  b->len = len;
+  memcpy(b->data, s, len);
+  b->data[len] = '\0';
+  return b;
+}
+
+/* ===================================================================== KEYS, VALUES */
+
+enum { K_EMPTY, K_FALSE, K_TRUE, K_INT, K_FLT, K_SSTR, K_LSTR, K_OBJ };
+enum { V_FALSE, V_TRUE, V_INT, V_FLT, V_SSTR, V_BLOB };
+
+/* Keys and values share this 16-byte shape; a short string spans s[] and v. */
+typedef struct Cell {
+  unsigned char tag, len;
+  char s[6];
+  union { lua_Integer i; lua_Number n; Blob *b; lt_Object *o; } v;
+} Cell;
+#define CSTR(c) ((char *)(c) + offsetof(Cell, s))
+
+typedef struct Entry { uint64_t hash; Cell key, val; } Entry;
+
+/* A key as found on a Lua stack, for lookups: nothing allocated. */
+typedef struct KeyRef {
+  int tag;
+  lua_Integer i;
+  lua_Number n;
+  const char *s;
+  size_t len;
+  lt_Object *o;
+  uint64_t hash;
+} KeyRef;
+
+static uint64_t mix64(uint64_t x) {            /* splitmix64's finalizer */
+  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+static uint64_t hash_str(const char *s, size_t len) {   /* FNV-1a, then mixed */
+  uint64_t h = 0xcbf29ce484222325ULL;
+  size_t i;
+  for (i = 0; i < len; i++) { h ^= (unsigned char)s[i]; h *= 0x100000001b3ULL; }
+  return mix64(h ^ len);
+}
+
+/* Read the key at idx.  Raises on a key that cannot be one (nothing owned yet). */
+static void keyref(lua_State *L, int idx, KeyRef *k) {
+  memset(k, 0, sizeof *k);
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+      k->s = lua_tolstring(L, idx, &k->len);
+      k->tag = k->len <= SSTR_MAX ? K_SSTR : K_LSTR;
+      k->hash = hash_str(k->s, k->len);
+      return;
+    case LUA_TNUMBER: {
+      lua_Number n = lua_tonumber(L, idx);
+      if (lua_isinteger(L, idx)) {
+        k->tag = K_INT; k->i = lua_tointeger(L, idx);
+      } else if (isnan(n)) {
+        luaL_argerror(L, idx, "Shared index is NaN");
+      } else if (n == floor(n) && n >= -9223372036854775808.0 && n < 9223372036854775808.0) {
+        k->tag = K_INT; k->i = (lua_Integer)n;
+      } else {
+        uint64_t bits;
+        k->tag = K_FLT; k->n = n;
+        memcpy(&bits, &n, sizeof bits);
+        k->hash = mix64(bits ^ 0x5555);
+        return;
+      }
+      k->hash = mix64((uint64_t)k->i);
+      return;
+    }
+    case LUA_TBOOLEAN:
+      k->tag = lua_toboolean(L, idx) ? K_TRUE : K_FALSE;
+      k->hash = mix64((uint64_t)k->tag * 0x9e3779b97f4a7c15ULL);
+      return;
+    case LUA_TUSERDATA: {
+      lt_Proxy *p = lt_toproxy(L, idx);
+      if (p != NULL) {
+        k->tag = K_OBJ; k->o = p->obj;
+        k->hash = mix64((uint64_t)(uintptr_t)p->obj);
+        return;
+      }
+    }
+    /* FALLTHROUGH */
+    default:
+      if (lua_isnoneornil(L, idx)) luaL_argerror(L, idx, "Shared index is nil");
+      luaL_argerror(L, idx, lua_pushfstring(L, "Shared keys are strings, numbers, booleans "
+                                            "or lthreading objects (got %s)",
+                                            luaL_typename(L, idx)));
+  }
+}
+
+static int key_eq(const Cell *c, const KeyRef *k) {
+  if (c->tag != k->tag) return 0;
+  switch (k->tag) {
+    case K_INT: return c->v.i == k->i;
+    case K_FLT: return c->v.n == k->n;
+    case K_SSTR: return c->len == k->len && memcmp(CSTR(c), k->s, k->len) == 0;
+    case K_LSTR: return c->v.b->len == k->len && memcmp(c->v.b->data, k->s, k->len) == 0;
+    case K_OBJ: return c->v.o == k->o;
+    default: return 1;
+  }
+}
+
+/*
+** The stored form of a key.  A long string key needs a Blob: made before locking by
+** key_prepare (may raise), used by key_store if the key is new, else released.
+*/
+static Blob *key_prepare(lua_State *L, const KeyRef *k) {
+  Blob *b;
+  if (k->tag != K_LSTR) return NULL;
+  if ((b = blob_str(k->s, k->len)) == NULL) luaL_error(L, "not enough memory");
+  return b;
+}
+
+/* Fill the stored key (under the lock: no raise).  Takes over *kb when used. */
+static void key_store(Cell *c, const KeyRef *k, Blob **kb) {
+  c->tag = (unsigned char)k->tag;
+  switch (k->tag) {
+    case K_INT: c->v.i = k->i; break;
+    case K_FLT: c->v.n = k->n; break;
+    case K_SSTR: c->len = (unsigned char)k->len; memcpy(CSTR(c), k->s, k->len); break;
+    case K_LSTR: c->v.b = *kb; *kb = NULL; break;
+    case K_OBJ: c->v.o = k->o; lt_incref(k->o); break;
+    default: break;
+  }
+}
+
+static void key_push(lua_State *L, const Cell *c) {
+  switch (c->tag) {
+    case K_FALSE: lua_pushboolean(L, 0); break;
+    case K_TRUE: lua_pushboolean(L, 1); break;
+    case K_INT: lua_pushinteger(L, c->v.i); break;
+    case K_FLT: lua_pushnumber(L, c->v.n); break;
+    case K_SSTR: lua_pushlstring(L, CSTR(c), c->len); break;
+    case K_LSTR: lua_pushlstring(L, c->v.b->data, c->v.b->len); break;
+    default: lt_pushobject(L, c->v.o);
+  }
+}
+
+/* Take / drop the references a copy of a key or value holds. */
+static void key_retain(const Cell *c) {
+  if (c->tag == K_LSTR) blob_retain(c->v.b);
+  else if (c->tag == K_OBJ) lt_incref(c->v.o);
+}
+static void key_release(Cell *c) {
+  if (c->tag == K_LSTR) blob_release(c->v.b);
+  else if (c->tag == K_OBJ) lt_decref(c->v.o);
+  c->tag = K_EMPTY;
+}
+static void val_retain(const Cell *c) { if (c->tag == V_BLOB) blob_retain(c->v.b); }
+static void val_release(Cell *c) {
+  if (c->tag == V_BLOB) blob_release(c->v.b);
+  c->tag = V_FALSE;
+}
+
+/* Encode the value at idx (not nil).  May raise, owning nothing then. */
+static void val_encode(lua_State *L, int idx, Cell *c, lt_Object *owner) {
+  static const char *const names[] = { "value" };
+  switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: c->tag = lua_toboolean(L, idx) ? V_TRUE : V_FALSE; return;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) { c->tag = V_INT; c->v.i = lua_tointeger(L, idx); }
+      else { c->tag = V_FLT; c->v.n = lua_tonumber(L, idx); }
+      return;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      if (len <= SSTR_MAX) {
+        c->tag = V_SSTR; c->len = (unsigned char)len; memcpy(CSTR(c), s, len);
+      } else {
+        if ((c->v.b = blob_str(s, len)) == NULL) luaL_error(L, "not enough memory");
+        c->tag = V_BLOB;
+      }
+      return;
+    }
+    default: {
+      lt_Buf *buf = lt_encode_owned(L, idx, 1, names, owner);
+      Blob *b = (Blob *)malloc(sizeof(Blob));
+      if (b == NULL) { lt_buf_free(buf); luaL_error(L, "not enough memory"); }
+      atomic_init(&b->refs, 1);
+      b->buf = buf;
+      b->len = 0;
+      c->tag = V_BLOB;
+      c->v.b = b;
+    }
+  }
+}
+
+/* Push a value.  A Blob holding an lt_Buf may raise: call under lua_pcall. */
+static void val_push(lua_State *L, const Cell *c) {
+  switch (c->tag) {
+    case V_FALSE: lua_pushboolean(L, 0); break;
+    case V_TRUE: lua_pushboolean(L, 1); break;
+    case V_INT: lua_pushinteger(L, c->v.i); break;
+    case V_FLT: lua_pushnumber(L, c->v.n); break;
+    case V_SSTR: lua_pushlstring(L, CSTR(c), c->len); break;
+    default:
+      if (c->v.b->buf == NULL) lua_pushlstring(L, c->v.b->data, c->v.b->len);
+      else if (lt_decode(L, c->v.b->buf) != 1) luaL_error(L, "corrupt Shared value");
+  }
+}
+
+static int val_push_p(lua_State *L) {
+  val_push(L, (const Cell *)lua_touserdata(L, 1));
+  return 1;
+}
+
+/* Push a copy taken under the lock (with its reference), then drop the reference. */
+static void val_deliver(lua_State *L, Cell *c) {
+  int status;
+  if (c->tag != V_BLOB) { val_push(L, c); return; }
+  lua_pushcfunction(L, val_push_p);
+  lua_pushlightuserdata(L, c);
+  status = lua_pcall(L, 1, 1, 0);
+  val_release(c);
+  if (status != LUA_OK) lua_error(L);
+}
+
+/* ========================================================================= SHARED */
+
+typedef struct Shared {
+  lt_Object obj;
+  lt_RawLock mu;
+  atomic_uintptr_t owner;      /* the thread in update() holding mu, or 0 */
+  Entry *slots;                /* cap slots (a power of two, or 0) */
+  size_t cap, count;
+  lua_Integer border;          /* see LENGTH above */
+} Shared;
+
+static void shared_destroy(lt_Object *o) {
+  Shared *s = (Shared *)o;
+  size_t i;
+  for (i = 0; i < s->cap; i++)
+    if (s->slots[i].key.tag != K_EMPTY) {
+      key_release(&s->slots[i].key);
+      val_release(&s->slots[i].val);
+    }
+  free(s->slots);
+  free(s);
+}
+
+static void shared_metatable(lua_State *L);
+static const lt_Class SharedClass = { "Shared", 0, shared_destroy, shared_metatable };
+
+static Shared *checkshared(lua_State *L) {
+  return (Shared *)lt_checkself(L, &SharedClass);
+}
+
+/* Take the lock; raise (holding nothing) if this thread holds it already in update(). */
+static void slock(lua_State *L, Shared *s) {
+  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident())
+    luaL_error(L, "Shared accessed from inside its own update() function");
+  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+}
+
+static void sunlock(Shared *s) { lt_rawlock_release(&s->mu); }
+
+/* ------------------------------------------------------------------ the hash map */
+
+static Entry *find(Shared *s, const KeyRef *k) {
+  size_t mask, i;
+  if (s->count == 0) return NULL;
+  mask = s->cap - 1;
+  for (i = (size_t)k->hash & mask;; i = (i + 1) & mask) {
+    Entry *e = &s->slots[i];
+    if (e->key.tag == K_EMPTY) return NULL;
+    if (e->hash == k->hash && key_eq(&e->key, k)) return e;
+  }
+}
+
+static int has_int(Shared *s, lua_Integer i) {
+  KeyRef k;
+  memset(&k, 0, sizeof k);
+  k.tag = K_INT; k.i = i; k.hash = mix64((uint64_t)i);
+  return find(s, &k) != NULL;
+}
+
+/* Make room for one more entry (under the lock).  0: out of memory. */
+static int grow(Shared *s) {
+  size_t ncap, i;
+  Entry *ns;
+  if ((s->count + 1) * 4 <= s->cap * 3) return 1;
+  ncap = s->cap ? s->cap * 2 : 8;
+  ns = (Entry *)calloc(ncap, sizeof *ns);
+  if (ns == NULL) return 0;
+  for (i = 0; i < s->cap; i++) {
+    Entry *e = &s->slots[i];
+    size_t j;
+    if (e->key.tag == K_EMPTY) continue;
+    for (j = (size_t)e->hash & (ncap - 1); ns[j].key.tag != K_EMPTY; j = (j + 1) & (ncap - 1)) {}
+    ns[j] = *e;
+  }
+  free(s->slots);
+  s->slots = ns;
+  s->cap = ncap;
+  return 1;
+}
+
+/* A new entry for k (under the lock; grow() succeeded; k absent). */
+static Entry *insert(Shared *s, const KeyRef *k, Blob **kb) {
+  size_t mask = s->cap - 1, i;
+  for (i = (size_t)k->hash & mask; s->slots[i].key.tag != K_EMPTY; i = (i + 1) & mask) {}
+  s->slots[i].hash = k->hash;
+  key_store(&s->slots[i].key, k, kb);
+  s->count++;
+  return &s->slots[i];
+}
+
+/* Remove e, moving its key and value to *key, *val for release after unlocking. */
+static void erase(Shared *s, Entry *e, Cell *key, Cell *val) {
+  size_t mask = s->cap - 1, i = (size_t)(e - s->slots), j = i;
+  *key = e->key;
+  *val = e->val;
+  for (;;) {                               /* backward-shift deletion */
+    size_t home;
+    j = (j + 1) & mask;
+    if (s->slots[j].key.tag == K_EMPTY) break;
+    home = (size_t)s->slots[j].hash & mask;
+    if (((j - home) & mask) >= ((j - i) & mask)) {   /* j may move back to i */
+      s->slots[i] = s->slots[j];
+      i = j;
+    }
+  }
+  s->slots[i].key.tag = K_EMPTY;
+  s->count--;
+}
+
+/* Keep `border` a border after t[k] was set (present) or removed (!present). */
+static void fix_border(Shared *s, const KeyRef *k, int present) {
+  if (k->tag != K_INT) return;
+  if (present && k->i == s->border + 1) {
+    do s->border++; while (s->border < LUA_MAXINTEGER && has_int(s, s->border + 1));
+  } else if (!present && k->i == s->border) {
+    do s->border--; while (s->border > 0 && !has_int(s, s->border));
+  }
+}
+
+/* ------------------------------------------------------------ reads and writes */
+
+/* Push s[k] (key at kidx). */
+static int do_get(lua_State *L, Shared *s, int kidx) {
+  KeyRef k;
+  Entry *e;
+  Cell v;
+  keyref(L, kidx, &k);
+  luaL_checkstack(L, 4, NULL);
+  slock(L, s);
+  e = find(s, &k);
+  if (e) { v = e->val; val_retain(&v); }
+  sunlock(s);
+  if (e == NULL) lua_pushnil(L);
+  else val_deliver(L, &v);
+  return 1;
+}
+
+/* s[k] = v (key at kidx, value at vidx; nil removes). */
+static void do_set(lua_State *L, Shared *s, int kidx, int vidx) {
+  KeyRef k;
+  Entry *e;
+  Cell newv, oldk, oldv;
+  Blob *kb = NULL;
+  int oom = 0;
+  keyref(L, kidx, &k);
+  oldk.tag = K_EMPTY;
+  oldv.tag = V_FALSE;
+  if (lua_isnil(L, vidx)) {
+    slock(L, s);
+    if ((e = find(s, &k)) != NULL) { erase(s, e, &oldk, &oldv); fix_border(s, &k, 0); }
+    sunlock(s);
+  } else {
+    val_encode(L, vidx, &newv, &s->obj);            /* may raise: nothing owned yet */
+    if (k.tag == K_LSTR && (kb = blob_str(k.s, k.len)) == NULL) oom = 1;
+    if (!oom) {
+      if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+        val_release(&newv);
+        blob_release(kb);
+        luaL_error(L, "Shared accessed from inside its own update() function");
+      }
+      lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+      if ((e = find(s, &k)) != NULL) {
+        oldv = e->val;
+        e->val = newv;
+      } else if (grow(s)) {
+        insert(s, &k, &kb)->val = newv;
+        fix_border(s, &k, 1);
+      } else oom = 1;
+      sunlock(s);
+    }
+    if (oom) val_release(&newv);
+  }
+  blob_release(kb);
+  key_release(&oldk);
+  val_release(&oldv);
+  if (oom) luaL_error(L, "not enough memory");
+}
+
+/* ======================================================================== METHODS */
+
+/* s[k]: a method name gives the method (use s:get(k) for such keys); else the value. */
+static int s_index(lua_State *L) {
+  Shared *s = checkshared(L);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+  }
+  return do_get(L, s, 2);
+}
+
+static int s_newindex(lua_State *L) {
+  do_set(L, checkshared(L), 2, 3);
+  return 0;
+}
+
+static int s_get(lua_State *L) {
+  Shared *s = checkshared(L);
+  luaL_checkany(L, 2);
+  return do_get(L, s, 2);
+}
+
+static int s_set(lua_State *L) {
+  Shared *s = checkshared(L);
+  luaL_checkany(L, 2);
+  lua_settop(L, 3);
+  do_set(L, s, 2, 3);
+  return 0;
+}
+
+static int s_len(lua_State *L) {
+  Shared *s = checkshared(L);
+  lua_Integer n;
+  slock(L, s);
+  n = s->border;
+  sunlock(s);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+/* s:incr(k, [delta = 1]) -> the new value; a missing key counts as 0. */
+static int s_incr(lua_State *L) {
+  Shared *s = checkshared(L);
+  KeyRef k;
+  Entry *e;
+  Cell nv;
+  Blob *kb;
+  int isint = lua_isnoneornil(L, 3) || lua_isinteger(L, 3), bad = -1, oom = 0;
+  lua_Integer di = 1;
+  lua_Number dn = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    if (isint) di = lua_tointeger(L, 3);
+    else dn = luaL_checknumber(L, 3);
+  }
+  keyref(L, 2, &k);
+  kb = key_prepare(L, &k);
+  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+    blob_release(kb);
+    return luaL_error(L, "Shared accessed from inside its own update() function");
+  }
+  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+  e = find(s, &k);
+  if (e == NULL) {
+    if (isint) { nv.tag = V_INT; nv.v.i = di; }
+    else { nv.tag = V_FLT; nv.v.n = dn; }
+    if (grow(s)) { insert(s, &k, &kb)->val = nv; fix_border(s, &k, 1); }
+    else oom = 1;
+  } else if (e->val.tag == V_INT && isint) {
+    e->val.v.i = (lua_Integer)((lua_Unsigned)e->val.v.i + (lua_Unsigned)di);
+    nv = e->val;
+  } else if (e->val.tag == V_INT || e->val.tag == V_FLT) {
+    lua_Number old = e->val.tag == V_INT ? (lua_Number)e->val.v.i : e->val.v.n;
+    e->val.tag = V_FLT;
+    e->val.v.n = old + (isint ? (lua_Number)di : dn);
+    nv = e->val;
+  } else {
+    bad = e->val.tag;
+  }
+  sunlock(s);
+  blob_release(kb);
+  if (oom) return luaL_error(L, "not enough memory");
+  if (bad >= 0) {
+    const char *what = bad == V_TRUE || bad == V_FALSE ? "boolean" : bad == V_SSTR ? "string"
+                       : "non-number";
+    return luaL_error(L, "attempt to perform arithmetic on a %s value (Shared key %s)", what,
+                      luaL_tolstring(L, 2, NULL));
+  }
+  if (nv.tag == V_INT) lua_pushinteger(L, nv.v.i);
+  else lua_pushnumber(L, nv.v.n);
+  return 1;
+}
+
+/* ------------------------------------------------------------------- update */
+
+typedef struct Upd {
+  Shared *s;
+  KeyRef k;
+  Cell newv;                   /* the encoded result, once made */
+  int have;
+} Upd;
+
+/* lua_pcall'd with the lock held: 1: Upd*, 2: f.  Pushes old value, calls f, encodes. */
+static int update_body(lua_State *L) {
+  Upd *u = (Upd *)lua_touserdata(L, 1);
+  Entry *e = find(u->s, &u->k);
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);                                  /* L: u f f */
+  if (e) val_push(L, &e->val);
+  else lua_pushnil(L);
+  lua_call(L, 1, 1);                                    /* L: u f new */
+  if (!lua_isnil(L, 3)) {
+    val_encode(L, 3, &u->newv, &u->s->obj);
+    u->have = 1;
+  }
+  return 1;
+}
+
+/* s:update(k, f): s[k] = f(s[k]) atomically; returns the new value.  If f raises, nothing
+** changes.  f runs with the table locked: it must not touch this Shared (an error). */
+static int s_update(lua_State *L) {
+  Shared *s = checkshared(L);
+  Upd u;
+  Entry *e;
+  Cell oldk, oldv;
+  Blob *kb;
+  int status, oom = 0;
+  keyref(L, 2, &u.k);
+  luaL_checkany(L, 3);
+  lua_settop(L, 3);
+  luaL_checkstack(L, 6, NULL);
+  kb = key_prepare(L, &u.k);
+  u.s = s;
+  u.have = 0;
+  oldk.tag = K_EMPTY;
+  oldv.tag = V_FALSE;
+  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+    blob_release(kb);
+    return luaL_error(L, "Shared accessed from inside its own update() function");
+  }
+  lua_pushcfunction(L, update_body);
+  lua_pushlightuserdata(L, &u);
+  lua_pushvalue(L, 3);                                  /* L: s k f body u f */
+  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+  atomic_store_explicit(&s->owner, lt_thread_ident(), memory_order_relaxed);
+  status = lua_pcall(L, 2, 1, 0);                       /* L: s k f result|err */
+  atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+  if (status == LUA_OK) {
+    e = find(s, &u.k);
+    if (!u.have) {                                      /* f returned nil: remove */
+      if (e) { erase(s, e, &oldk, &oldv); fix_border(s, &u.k, 0); }
+    } else if (e) {
+      oldv = e->val;
+      e->val = u.newv;
+    } else if (grow(s)) {
+      insert(s, &u.k, &kb)->val = u.newv;
+      fix_border(s, &u.k, 1);
+    } else {
+      oom = 1;
+      oldv = u.newv;
+    }
+  }
+  sunlock(s);
+  blob_release(kb);
+  key_release(&oldk);
+  val_release(&oldv);
+  if (status != LUA_OK) return lua_error(L);
+  if (oom) return luaL_error(L, "not enough memory");
+  return 1;
+}
+
+/* ---------------------------------------------------------------- iteration */
+
+typedef struct Snap { Entry *e; size_t n; } Snap;
+
+/* lua_pcall'd: build a plain table from the snapshot.  1: Snap* */
+static int snap_build(lua_State *L) {
+  Snap *sn = (Snap *)lua_touserdata(L, 1);
+  size_t i;
+  lua_createtable(L, 0, (int)(sn->n < 1u << 20 ? sn->n : 1u << 20));
+  for (i = 0; i < sn->n; i++) {
+    key_push(L, &sn->e[i].key);
+    val_push(L, &sn->e[i].val);
+    lua_rawset(L, -3);
+  }
+  return 1;
+}
+
+/* Push a plain table copy of s, taken atomically. */
+static void snapshot(lua_State *L, Shared *s) {
+  Snap sn;
+  size_t i;
+  int status;
+  luaL_checkstack(L, 6, NULL);
+  slock(L, s);
+  sn.n = s->count;
+  sn.e = (Entry *)malloc((sn.n ? sn.n : 1) * sizeof(Entry));
+  if (sn.e != NULL) {
+    size_t j = 0;
+    for (i = 0; i < s->cap && j < sn.n; i++) {
+      Entry *e = &s->slots[i];
+      if (e->key.tag == K_EMPTY) continue;
+      sn.e[j] = *e;
+      key_retain(&e->key);
+      val_retain(&e->val);
+      j++;
+    }
+  }
+  sunlock(s);
+  if (sn.e == NULL) luaL_error(L, "not enough memory");
+  lua_pushcfunction(L, snap_build);
+  lua_pushlightuserdata(L, &sn);
+  status = lua_pcall(L, 1, 1, 0);
+  for (i = 0; i < sn.n; i++) { key_release(&sn.e[i].key); val_release(&sn.e[i].val); }
+  free(sn.e);
+  if (status != LUA_OK) lua_error(L);
+}
+
+static int snap_next(lua_State *L) {
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+/* pairs(s): iterates over a snapshot taken when the loop starts. */
+static int s_pairs(lua_State *L) {
+  Shared *s = checkshared(L);
+  lua_pushcfunction(L, snap_next);
+  snapshot(L, s);
+  lua_pushnil(L);
+  return 3;
+}
+
+/* s:snapshot() -> a plain table copy, taken atomically. */
+static int s_snapshot(lua_State *L) {
+  snapshot(L, checkshared(L));
+  return 1;
+}
+
+static int s_tostring(lua_State *L) {
+  Shared *s = checkshared(L);
+  lua_pushfstring(L, "Shared: %p", (void *)s);
+  return 1;
+}
+
+/* ============================================================================ OPEN */
+
+static void shared_metatable(lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"get", s_get}, {"set", s_set}, {"update", s_update}, {"incr", s_incr},
+    {"snapshot", s_snapshot}, {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = {
+    {"__newindex", s_newindex}, {"__len", s_len}, {"__pairs", s_pairs},
+    {"__tostring", s_tostring}, {NULL, NULL}
+  };
+  lt_classmetatable(L, &SharedClass, meth, metameth);        /* L: mt */
+  lua_pushvalue(L, -1);
+  lua_getfield(L, -2, "__index");                             /* L: mt mt methods */
+  lua_pushcclosure(L, s_index, 2);
+  lua_setfield(L, -2, "__index");
+}
+
+/* Shared([init]): init's pairs are copied in (as s[k] = v each). */
+static int f_shared(lua_State *L) {
+  Shared *s;
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  s = (Shared *)lt_newobject(L, &SharedClass, sizeof(Shared));    /* L: init s */
+  atomic_init(&s->mu.word, 0);
+  atomic_init(&s->owner, 0);
+  if (lua_istable(L, 1)) {
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {                                      /* L: init s k v */
+      do_set(L, s, 3, 4);
+      lua_pop(L, 1);
+    }
+  }
+  return 1;
+}
+
+void lt_open_shared(lua_State *L) {
+  lua_pushcfunction(L, f_shared);
+  lua_setfield(L, -2, "Shared");
+}

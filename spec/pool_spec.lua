@@ -1,0 +1,344 @@
+-- API.md §4: ThreadPoolExecutor, Future, threading.as_completed.
+--
+-- Task bodies run in a worker's lua_State with plain globals: they never call busted's
+-- assert; they return what they saw and the main thread checks it.  Every wait is bounded.
+
+local threading = require "lthreading"
+if not package.searchpath("helpers", package.path) then     -- run without the Makefile
+  package.path = "spec/?.lua;" .. package.path
+end
+local H = require "helpers"
+
+local T = H.JOIN
+
+local function worker_name() return require("lthreading").current_thread().name end
+
+describe("ThreadPoolExecutor", function()
+  it("submit(f, ...) returns a Future whose result() is f's values, nils kept", function()
+    local pool <close> = threading.ThreadPoolExecutor(2)
+    local fut = pool:submit(function(a, b, c) return a + b, nil, c end, 1, 2, "x")
+    local r = table.pack(fut:result(T))
+    assert.same({n = 3, 3, nil, "x"}, r)
+    assert.equal(0, select("#", pool:submit(function() end):result(T)))
+  end)
+
+  it("runs tasks on at most max_workers reused worker threads named ThreadPoolExecutor-N_M", function()
+    local pool <close> = threading.ThreadPoolExecutor(2)
+    local futs, names, distinct = {}, {}, 0
+    for i = 1, 40 do
+      futs[i] = pool:submit(function(n)
+        require("lthreading").sleep(0.002)
+        return require("lthreading").current_thread().name, n
+      end, i)
+    end
+    for i = 1, 40 do
+      local name, n = futs[i]:result(T)
+      assert.equal(i, n)
+      assert.matches("^ThreadPoolExecutor%-%d+_%d+$", name)
+      if not names[name] then names[name] = true; distinct = distinct + 1 end
+    end
+    assert.is_true(distinct >= 1 and distinct <= 2, "workers used: " .. distinct)
+  end)
+
+  it("starts workers lazily, when tasks are submitted", function()
+    local before = threading.active_count()
+    local pool <close> = threading.ThreadPoolExecutor(3)
+    assert.equal(before, threading.active_count())
+    pool:submit(function() end):result(T)
+    assert.is_true(threading.active_count() > before)
+  end)
+
+  it("defaults max_workers to the number of cores, and rejects max_workers < 1", function()
+    local pool <close> = threading.ThreadPoolExecutor()
+    assert.equal(42, pool:submit(function() return 42 end):result(T))
+    assert.has_error(function() threading.ThreadPoolExecutor(0) end)
+    assert.has_error(function() threading.ThreadPoolExecutor(-3) end)
+  end)
+
+  it("keeps a worker's state between tasks: globals set by a task stay on that worker", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    pool:submit(function() counter = (counter or 0) + 1 end):result(T)
+    assert.equal(2, pool:submit(function() counter = counter + 1; return counter end):result(T))
+  end)
+
+  it("gives tasks fresh globals: the submitter's globals are not there", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    _G.lt_pool_spec_marker = true
+    local seen = pool:submit(function() return lt_pool_spec_marker end):result(T)
+    _G.lt_pool_spec_marker = nil
+    assert.is_nil(seen)
+    assert.equal("table", pool:submit(function() return type(string) end):result(T))
+  end)
+
+  it("copies a task's upvalues at each submit", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local x = 1
+    local function get() return x end
+    assert.equal(1, pool:submit(get):result(T))
+    x = 2
+    assert.equal(2, pool:submit(get):result(T))
+    local same = function(v) return v * 2 end   -- submitted many times: same answers
+    for i = 1, 20 do assert.equal(i * 2, pool:submit(same, i):result(T)) end
+  end)
+
+  it("survives task errors: the worker that raised runs the next task", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local name = pool:submit(worker_name):result(T)
+    local bad = pool:submit(function() error("task failed") end)
+    assert.has_error(function() bad:result(T) end)
+    assert.equal(name, pool:submit(worker_name):result(T))
+  end)
+
+  it("map(f, items) returns the results in the order of the items", function()
+    local pool <close> = threading.ThreadPoolExecutor(3)
+    local items = {}
+    for i = 1, 30 do items[i] = i end
+    local out = pool:map(function(x)
+      require("lthreading").sleep(0.001 * (x % 4))
+      return x * x
+    end, items)
+    assert.equal(30, #out)
+    for i = 1, 30 do assert.equal(i * i, out[i]) end
+    assert.same({}, pool:map(function(x) return x end, {}))
+  end)
+
+  it("map raises the first task error, and TimeoutError once its timeout passed", function()
+    local pool <close> = threading.ThreadPoolExecutor(2)
+    local ok, err = pcall(pool.map, pool, function(x)
+      if x == 2 then error("bad item", 0) end
+      return x
+    end, {1, 2, 3})
+    assert.is_false(ok); assert.equal("bad item", err)
+    ok, err = pcall(pool.map, pool, function(x) require("lthreading").sleep(x) end,
+                    {0.5, 0.5}, 0.05)
+    assert.is_false(ok)
+    assert.equal(threading.TimeoutError, err)
+  end)
+
+  it("shutdown() waits for the tasks; submit() afterwards is an error", function()
+    local pool = threading.ThreadPoolExecutor(2)
+    local futs = {}
+    for i = 1, 4 do
+      futs[i] = pool:submit(function(n) require("lthreading").sleep(0.05); return n end, i)
+    end
+    pool:shutdown()
+    for i = 1, 4 do
+      assert.is_true(futs[i]:done())
+      assert.equal(i, futs[i]:result(0))
+    end
+    local ok, err = pcall(pool.submit, pool, function() end)
+    assert.is_false(ok)
+    assert.matches("after shutdown", err)
+    pool:shutdown()                             -- twice is fine
+  end)
+
+  it("shutdown(false) returns at once; the queued tasks still run", function()
+    local pool = threading.ThreadPoolExecutor(1)
+    local fut = pool:submit(function() require("lthreading").sleep(0.2); return "ran" end)
+    local dt = H.timed(pool.shutdown, pool, false)
+    assert.is_true(dt < 0.15, "shutdown(false) took " .. dt)
+    assert.equal("ran", fut:result(T))
+  end)
+
+  it("shutdown(true, true) cancels the tasks not yet started", function()
+    local pool = threading.ThreadPoolExecutor(1)
+    local ev = threading.Event()
+    local running = pool:submit(function(e) e:wait(10); return "finished" end, ev)
+    local queued = {}
+    for i = 1, 5 do queued[i] = pool:submit(function() return "should not run" end) end
+    H.wait_until(function() return running:running() end, 5)
+    local t = H.spawn(function(e) require("lthreading").sleep(0.1); e:set() end, ev)
+    pool:shutdown(true, true)
+    H.join(t)
+    assert.equal("finished", running:result(0))
+    for i = 1, 5 do
+      assert.is_true(queued[i]:cancelled())
+      assert.has_error(function() queued[i]:result(0) end, threading.CancelledError)
+    end
+  end)
+
+  it("a pool closed by <close> is shut down and waited for", function()
+    local fut
+    do
+      local pool <close> = threading.ThreadPoolExecutor(1)
+      fut = pool:submit(function() require("lthreading").sleep(0.05); return 1 end)
+    end
+    assert.is_true(fut:done())
+  end)
+
+  it("a pool dropped by every reference lets its workers finish the queue and exit", function()
+    local before = threading.active_count()
+    local fut
+    do
+      local pool = threading.ThreadPoolExecutor(2)
+      fut = pool:submit(function() require("lthreading").sleep(0.1); return "done" end)
+      pool:submit(function() end)
+    end
+    collectgarbage(); collectgarbage()
+    assert.equal("done", fut:result(T))
+    assert.is_true(H.wait_until(function() return threading.active_count() <= before end, T),
+                   "workers still alive: " .. threading.active_count() .. " > " .. before)
+  end)
+
+  it("a pool still alive at exit is shut down and its workers joined", function()
+    local r = H.lua([[
+      local threading = require "lthreading"
+      pool = threading.ThreadPoolExecutor(2)
+      for i = 1, 3 do
+        pool:submit(function(n)
+          require("lthreading").sleep(0.1)
+          io.write("task " .. n .. " done\n")
+        end, i)
+      end
+      print("main ends")
+    ]])
+    assert.equal(0, r.code, H.show(r))
+    for i = 1, 3 do assert.matches("task " .. i .. " done", r.out, 1, true) end
+    assert.matches("main ends", r.out, 1, true)
+  end)
+
+  it("can be used from any thread, and tasks can submit to the same pool", function()
+    local pool <close> = threading.ThreadPoolExecutor(2)
+    local v = H.run(function(p) return p:submit(function(x) return x + 1 end, 1):result(10) end, pool)
+    assert.equal(2, v)
+    local nested = pool:submit(function(p)
+      return p:submit(function() return "inner" end):result(10)
+    end, pool)
+    assert.equal("inner", nested:result(T))
+  end)
+end)
+
+describe("Future", function()
+  it("result(timeout) raises threading.TimeoutError when the task is not done in time", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local fut = pool:submit(function() require("lthreading").sleep(0.3); return "late" end)
+    local dt, ok, err = H.timed(pcall, fut.result, fut, 0.05)
+    assert.is_false(ok)
+    assert.equal(threading.TimeoutError, err)
+    assert.equal("TimeoutError", tostring(err))
+    assert.is_true(dt >= 0.04 and dt < 5, "waited " .. dt)
+    assert.equal("late", fut:result(T))
+  end)
+
+  it("result() raises the task's error value as it is", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local s = pool:submit(function() error("boom") end)
+    local ok, err = pcall(s.result, s, T)
+    assert.is_false(ok)
+    assert.matches("pool_spec%.lua:%d+: boom", err)
+    local t = pool:submit(function() error({code = 7}) end)
+    ok, err = pcall(t.result, t, T)
+    assert.is_false(ok)
+    assert.same({code = 7}, err)
+  end)
+
+  it("exception() gives the error value and a traceback, or nil when it succeeded", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local bad = pool:submit(function() error("why", 0) end)
+    local e, tb = bad:exception(T)
+    assert.equal("why", e)
+    assert.matches("traceback", tb)
+    assert.is_nil(pool:submit(function() return 1 end):exception(T))
+  end)
+
+  it("done(), running(), cancelled() follow the task", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local ev = threading.Event()
+    local fut = pool:submit(function(e) e:wait(10); return 1 end, ev)
+    assert.is_true(H.wait_until(function() return fut:running() end, T))
+    assert.is_false(fut:done()); assert.is_false(fut:cancelled())
+    ev:set()
+    assert.equal(1, fut:result(T))
+    assert.is_true(fut:done()); assert.is_false(fut:running()); assert.is_false(fut:cancelled())
+  end)
+
+  it("cancel() is true only while pending; a cancelled future's result raises CancelledError", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local ev = threading.Event()
+    local running = pool:submit(function(e) e:wait(10) end, ev)
+    local pending = pool:submit(function() return "never" end)
+    assert.is_true(H.wait_until(function() return running:running() end, T))
+    assert.is_false(running:cancel())
+    assert.is_true(pending:cancel())
+    assert.is_true(pending:cancel())            -- already cancelled: still true
+    assert.is_true(pending:cancelled()); assert.is_true(pending:done())
+    local ok, err = pcall(pending.result, pending, 1)
+    assert.is_false(ok)
+    assert.equal(threading.CancelledError, err)
+    ev:set()
+    running:result(T)
+    assert.is_false(running:cancel())           -- finished: false
+  end)
+
+  it("result() can be called many times, from any thread", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local fut = pool:submit(function() return {1, 2}, "x" end)
+    assert.same({1, 2}, fut:result(T))
+    assert.same({1, 2}, fut:result(T))
+    local a, b = H.run(function(f) local t, s = f:result(10); return t[2], s end, fut)
+    assert.equal(2, a); assert.equal("x", b)
+  end)
+end)
+
+describe("as_completed", function()
+  it("yields the futures as they finish", function()
+    local pool <close> = threading.ThreadPoolExecutor(3)
+    local futs = {}
+    for i, d in ipairs{0.3, 0.02, 0.15} do
+      futs[i] = pool:submit(function(s, n) require("lthreading").sleep(s); return n end, d, i)
+    end
+    local order = {}
+    for f in threading.as_completed(futs, T) do order[#order + 1] = f:result() end
+    assert.same({2, 3, 1}, order)
+  end)
+
+  it("yields futures already done first, each future once", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local done = pool:submit(function() return "done" end)
+    done:result(T)
+    local slow = pool:submit(function() require("lthreading").sleep(0.05); return "slow" end)
+    local got = {}
+    for f in threading.as_completed({slow, done, done, slow}, T) do got[#got + 1] = f:result() end
+    assert.same({"done", "slow"}, got)
+  end)
+
+  it("includes cancelled futures", function()
+    local pool <close> = threading.ThreadPoolExecutor(1)
+    local ev = threading.Event()
+    local blocker = pool:submit(function(e) e:wait(10) end, ev)
+    local victim = pool:submit(function() end)
+    local n = 0
+    local t = H.spawn(function(e, v)
+      require("lthreading").sleep(0.05); v:cancel(); e:set()
+    end, ev, victim)
+    for f in threading.as_completed({victim, blocker}, T) do
+      n = n + 1
+      if n == 1 then assert.is_true(rawequal(f, victim)); assert.is_true(f:cancelled()) end
+    end
+    H.join(t)
+    assert.equal(2, n)
+  end)
+
+  it("raises threading.TimeoutError when futures are left after the timeout", function()
+    local pool <close> = threading.ThreadPoolExecutor(2)
+    local fast = pool:submit(function() return 1 end)
+    local slow = pool:submit(function() require("lthreading").sleep(0.5) end)
+    local got = 0
+    local ok, err = pcall(function()
+      for _ in threading.as_completed({fast, slow}, 0.1) do got = got + 1 end
+    end)
+    assert.is_false(ok)
+    assert.equal(threading.TimeoutError, err)
+    assert.equal(1, got)
+  end)
+
+  it("can be left early with break", function()
+    local pool <close> = threading.ThreadPoolExecutor(2)
+    local futs = {}
+    for i = 1, 6 do futs[i] = pool:submit(function(n) return n end, i) end
+    for _ in threading.as_completed(futs, T) do break end
+    for _, f in ipairs(futs) do f:result(T) end
+    collectgarbage()
+    assert.equal(6, #pool:map(function(x) return x end, {1, 2, 3, 4, 5, 6}))
+  end)
+end)

@@ -1,0 +1,225 @@
+-- API.md §4: Shared, one table seen by every thread it is passed to.
+--
+-- Thread bodies run in another lua_State with plain globals: they never call busted's
+-- assert; they return what they saw and the main thread checks it.  Every wait is bounded.
+
+local threading = require "lthreading"
+if not package.searchpath("helpers", package.path) then     -- run without the Makefile
+  package.path = "spec/?.lua;" .. package.path
+end
+local H = require "helpers"
+
+-- Start n threads running f(i, ...), join them all (bounded), return their first results.
+local function run_all(n, f, ...)
+  local ts, out = {}, {}
+  for i = 1, n do ts[i] = H.spawn(f, i, ...) end
+  for i = 1, n do H.join(ts[i], 30); out[i] = ts[i]:result() end
+  return out
+end
+
+describe("Shared", function()
+  it("is one table seen by every thread it is passed to", function()
+    local s = threading.Shared({greeting = "hi"})
+    local seen = H.run(function(sh) sh.from_thread = 42; return sh.greeting end, s)
+    assert.equal("hi", seen)
+    assert.equal(42, s.from_thread)
+    assert.is_true(H.run(function(sh, box) return rawequal(sh, box.s) end, s, {s = s}))
+  end)
+
+  it("copies values in and out: a table read back is a copy, numbers keep their type", function()
+    local s = threading.Shared()
+    local t = {1, 2, {3}}
+    s.t = t
+    t[1] = 99                                   -- the stored copy is unaffected
+    local a = s.t
+    assert.same({1, 2, {3}}, a)
+    a[2] = 0                                    -- nor by changing what was read
+    assert.same({1, 2, {3}}, s.t)
+    assert.is_false(rawequal(s.t, s.t))
+    s.i, s.f, s.b, s.str = 3, 3.0, false, string.rep("x", 100)
+    assert.equal("integer", math.type(s.i))
+    assert.equal("float", math.type(s.f))
+    assert.is_false(s.b)
+    assert.equal(string.rep("x", 100), s.str)
+    assert.is_nil(s.missing)
+  end)
+
+  it("keeps a Shared stored inside a Shared as a reference, also across threads", function()
+    local s = threading.Shared()
+    s.inner = threading.Shared({n = 1})
+    assert.is_true(rawequal(s.inner, s.inner))
+    s.inner.n = 2
+    assert.equal(2, s.inner.n)
+    H.run(function(sh) sh.inner.n = sh.inner.n + 10 end, s)
+    assert.equal(12, s.inner.n)
+    local lock = threading.Lock()
+    s.lock = lock
+    assert.is_true(rawequal(lock, s.lock))
+    s.me = s                                    -- holding itself is fine
+    assert.is_true(rawequal(s, s.me))
+  end)
+
+  it("makes each read and write atomic: concurrent readers never see a torn value", function()
+    local s = threading.Shared()
+    s.v = {1, 1, 1, 1, 1, 1, 1, 1}
+    local writer = H.spawn(function(sh)
+      for i = 1, 2000 do
+        local x = i % 2
+        sh.v = {x, x, x, x, x, x, x, x}
+      end
+    end, s)
+    local torn = run_all(2, function(_, sh)
+      local bad = 0
+      for _ = 1, 2000 do
+        local v = sh.v
+        for j = 2, 8 do if v[j] ~= v[1] then bad = bad + 1 break end end
+      end
+      return bad
+    end, s)
+    H.join(writer, 30)
+    assert.same({0, 0}, torn)
+  end)
+
+  it("loses no write when threads write distinct keys at once", function()
+    local s = threading.Shared()
+    run_all(4, function(i, sh) for j = 1, 250 do sh[(i - 1) * 250 + j] = i end end, s)
+    assert.equal(1000, #s)
+    for k = 1, 1000 do assert.equal((k - 1) // 250 + 1, s[k]) end
+  end)
+
+  it("raises on a value that cannot cross and leaves the table as it was", function()
+    local s = threading.Shared({k = "old"})
+    local ok, err = pcall(function() s.k = {coroutine.create(print)} end)
+    assert.is_false(ok)
+    assert.matches("coroutine", err)
+    assert.equal("old", s.k)
+    assert.has_error(function() s.new = io.stdout end)
+    assert.is_nil(s.new)
+    assert.has_error(function() threading.Shared({bad = coroutine.create(print)}) end)
+  end)
+
+  it("takes strings, numbers, booleans and lthreading objects as keys, as Lua does", function()
+    local s = threading.Shared()
+    local lock = threading.Lock()
+    s[1] = "int"; s[2.5] = "float"; s[true] = "yes"; s[false] = "no"; s[lock] = "lock"
+    s[string.rep("k", 50)] = "long key"
+    assert.equal("int", s[1.0])                 -- 1.0 and 1 are the same key
+    assert.equal("float", s[2.5])
+    assert.equal("yes", s[true]); assert.equal("no", s[false])
+    assert.equal("lock", s[lock])
+    assert.equal("long key", s[string.rep("k", 50)])
+    assert.has_error(function() s[{}] = 1 end)
+    assert.has_error(function() s[0 / 0] = 1 end)
+    assert.has_error(function() return s[nil] end)
+    s[1] = nil                                  -- assigning nil removes
+    assert.is_nil(s[1])
+  end)
+
+  it("supports #, table.insert and table.remove through its metamethods", function()
+    local s = threading.Shared({10, 20, 30})
+    assert.equal(3, #s)
+    table.insert(s, 40)
+    table.insert(s, 1, 5)
+    assert.equal(5, #s)
+    assert.equal(5, s[1]); assert.equal(40, s[5])
+    assert.equal(40, table.remove(s))
+    assert.equal(5, table.remove(s, 1))
+    assert.equal(3, #s)
+    assert.equal("10,20,30", table.concat({s[1], s[2], s[3]}, ","))
+    s[2] = nil                                  -- a hole: # is still a border
+    local n = #s
+    assert.is_true(n == 1 or n == 3)
+  end)
+
+  it("iterates with pairs over a snapshot taken when the loop starts, and with ipairs", function()
+    local s = threading.Shared({a = 1, b = 2, 10, 20})
+    local seen, count = {}, 0
+    for k, v in pairs(s) do
+      seen[k] = v
+      count = count + 1
+      s["added" .. count] = true                -- not seen by this loop
+    end
+    assert.equal(4, count)
+    assert.same({a = 1, b = 2, [1] = 10, [2] = 20}, seen)
+    local arr = {}
+    for i, v in ipairs(s) do arr[i] = v end
+    assert.same({10, 20}, arr)
+    assert.same({a = 1, b = 2, 10, 20, added1 = true, added2 = true, added3 = true,
+                 added4 = true}, s:snapshot())
+  end)
+
+  it("pairs sees a consistent state while other threads write", function()
+    local s = threading.Shared({x = 0, y = 0})
+    local writer = H.spawn(function(sh)
+      for i = 1, 3000 do sh:update("x", function() return i end); sh.y = i end
+    end, s)
+    local bad = 0
+    for _ = 1, 300 do
+      local snap = {}
+      for k, v in pairs(s) do snap[k] = v end
+      if snap.y > snap.x then bad = bad + 1 end -- y is written after x, never ahead of it
+    end
+    H.join(writer, 30)
+    assert.equal(0, bad)
+  end)
+
+  it("update(k, f) is atomic and returns the new value; f(nil) for a missing key", function()
+    local s = threading.Shared({sum = 0})
+    run_all(4, function(_, sh)
+      for j = 1, 500 do sh:update("sum", function(v) return v + j end) end
+    end, s)
+    assert.equal(4 * 500 * 501 // 2, s.sum)
+    assert.equal("first", s:update("new", function(v) assert(v == nil); return "first" end))
+    assert.equal("first", s.new)
+    assert.is_nil(s:update("new", function() return nil end))   -- nil removes
+    assert.is_nil(s.new)
+  end)
+
+  it("update(k, f): if f errors, nothing changes and the error propagates", function()
+    local s = threading.Shared({k = 1})
+    local ok, err = pcall(s.update, s, "k", function() error("nope", 0) end)
+    assert.is_false(ok); assert.equal("nope", err)
+    assert.equal(1, s.k)
+    ok, err = pcall(s.update, s, "k", function() return coroutine.create(print) end)
+    assert.is_false(ok); assert.matches("coroutine", err)
+    assert.equal(1, s.k)
+    s.k = 2                                     -- and the table is not left locked
+    assert.equal(2, s.k)
+  end)
+
+  it("update(k, f): f touching the same Shared raises instead of deadlocking", function()
+    local s = threading.Shared({a = 1, b = 2})
+    local ok, err = pcall(s.update, s, "a", function(v) return v + s.b end)
+    assert.is_false(ok)
+    assert.matches("inside its own update", err)
+    assert.equal(1, s.a)
+    s.a = 5
+    assert.equal(5, s.a)
+  end)
+
+  it("incr(k, [delta]) is atomic; a missing key counts as 0; integers stay integers", function()
+    local s = threading.Shared()
+    run_all(4, function(_, sh) for _ = 1, 1000 do sh:incr("n") end end, s)
+    assert.equal(4000, s.n)
+    assert.equal("integer", math.type(s.n))
+    assert.equal(4010, s:incr("n", 10))
+    assert.equal(-5, s:incr("neg", -5))
+    local f = s:incr("f", 0.5)
+    assert.equal(0.5, f); assert.equal("float", math.type(s.f))
+    assert.equal(1.5, s:incr("f"))
+    s.str = "x"
+    assert.has_error(function() s:incr("str") end)
+    assert.equal("x", s.str)
+  end)
+
+  it("method names shadow keys for s.k; get/set reach any key", function()
+    local s = threading.Shared()
+    s.update = "data"                           -- stored as data
+    assert.equal("function", type(s.update))    -- but s.update is the method
+    assert.equal("data", s:get("update"))
+    s:set("incr", 7)
+    assert.equal(7, s:get("incr"))
+    s:set("incr", nil)
+    assert.is_nil(s:get("incr"))
+  end)
+end)
