@@ -29,8 +29,9 @@ export LUA_PATH_5_4  := $(CURDIR)/?.lua;$(CURDIR)/spec/?.lua;;
 
 all: lthreading.so
 
+# Link to a temporary name, then rename: a process loading the module never sees half a file.
 lthreading.so: $(SRCS) $(HDRS) Makefile
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SRCS) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@.tmp.$$$$ $(SRCS) $(LIBS) && mv -f $@.tmp.$$$$ $@
 
 deps:
 	@missing=""; \
@@ -73,11 +74,11 @@ ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
 
 build/asan/lthreading.so: $(SRCS) $(HDRS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(LDFLAGS) -o $@ $(SRCS) $(LIBS)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(LDFLAGS) -o $@.tmp.$$$$ $(SRCS) $(LIBS) && mv -f $@.tmp.$$$$ $@
 
 build/tsan/lthreading.so: $(SRCS) $(HDRS) Makefile
 	@mkdir -p $(@D)
-	clang $(CFLAGS) $(TSAN_FLAGS) $(LDFLAGS) -o $@ $(SRCS) $(LIBS)
+	clang $(CFLAGS) $(TSAN_FLAGS) $(LDFLAGS) -o $@.tmp.$$$$ $(SRCS) $(LIBS) && mv -f $@.tmp.$$$$ $@
 
 build/tsan/lua: tools/luahost.c
 	@mkdir -p $(@D)
