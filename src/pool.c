@@ -513,7 +513,7 @@ static void *worker_main(void *arg) {
   if (stack > 0 && stack < 4 * 1024 * 1024) lt_depth_limit = stack / 512;
   T_core = c;
   snprintf(name, sizeof name, "ThreadPoolExecutor-%d_%d", c->id, index);
-  lt_adopt_current(name, 1);
+  lt_adopt_current(name, 0);   /* non-daemon, as Python's workers; the pool joins them at exit */
   L = lt_newstate();
   if (L != NULL) {
     lua_pushcfunction(L, setup_p);
