@@ -23,6 +23,8 @@
 **   sem        POSIX sem_wait + sem_post, uncontended          -> sem_ns
 **   queue      producer thread -> consumer thread, 10^6 integers through a mutex+condvar
 **              ring buffer                                      -> queue_mips (million items/s)
+**   queue1     the same ring in one thread: put + get (lock, signal, unlock twice)
+**                                                              -> queue_st_ns
 **   atomic     2 threads doing atomic_fetch_add on one counter -> atomic_mops
 **              2 threads doing mutex-protected increments      -> mutex_incr_mops
 */
@@ -153,7 +155,7 @@ static void bench_lock(void) {
   double cfun_ns = (best_calls - best_empty) / (double)n * 1e9;
 
   pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-  const long mn = 10000000;
+  const long mn = 5000000;
   double best_mutex = 1e30;
   for (int r = 0; r < REPS; r++) {
     double t0 = now();
@@ -214,19 +216,21 @@ static void bench_copy(void) {
 
 /* ============================================================================== handoff */
 /* Mutex + condvar ping-pong: main sets turn = 1 and waits for 0; the worker waits for 1
-** and sets 0.  One round trip = two handoffs. */
+** and sets 0.  One round trip = two handoffs.  The run lasts n round trips, or, with n = 0,
+** about PP_SECONDS (then main raises `stop` and hands over one last time). */
+#define PP_SECONDS 0.25
 static struct {
   pthread_mutex_t m;
   pthread_cond_t c;
-  int turn;
-  long n;
+  int turn, stop;
 } cv = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 static void *cv_worker(void *arg) {
   (void)arg;
   pthread_mutex_lock(&cv.m);
-  for (long i = 0; i < cv.n; i++) {
+  for (;;) {
     while (cv.turn != 1) pthread_cond_wait(&cv.c, &cv.m);
+    if (cv.stop) break;
     cv.turn = 0;
     pthread_cond_signal(&cv.c);
   }
@@ -242,12 +246,14 @@ static void sleep_s(double s) {
 /* delay > 0: main sleeps that long (seconds) before each handoff (idle waits). */
 static void cv_pingpong(long n, double delay, double *rtps, double *cpu_us) {
   pthread_t t;
+  long i;
   cv.turn = 0;
-  cv.n = n;
+  cv.stop = 0;
   start_thread(&t, cv_worker, NULL);
   double t0 = now(), c0 = cputime();
   pthread_mutex_lock(&cv.m);
-  for (long i = 0; i < n; i++) {
+  for (i = 0; n == 0 || i < n; i++) {
+    if (n == 0 && (i & 255) == 0 && now() - t0 >= PP_SECONDS) break;
     if (delay > 0) {
       pthread_mutex_unlock(&cv.m);
       sleep_s(delay);
@@ -257,11 +263,14 @@ static void cv_pingpong(long n, double delay, double *rtps, double *cpu_us) {
     pthread_cond_signal(&cv.c);
     while (cv.turn != 0) pthread_cond_wait(&cv.c, &cv.m);
   }
-  pthread_mutex_unlock(&cv.m);
   double dt = now() - t0, dc = cputime() - c0;
+  cv.stop = 1;
+  cv.turn = 1;
+  pthread_cond_signal(&cv.c);
+  pthread_mutex_unlock(&cv.m);
   pthread_join(t, NULL);
-  *rtps = (double)n / dt;
-  *cpu_us = dc / (double)n * 1e6;
+  *rtps = (double)i / dt;
+  *cpu_us = dc / (double)i * 1e6;
 }
 
 /* Spin-then-futex ping-pong: turn says whose move it is (0 main, 1 worker); a side that
@@ -271,7 +280,7 @@ static void cv_pingpong(long n, double delay, double *rtps, double *cpu_us) {
 static struct {
   atomic_int turn;
   atomic_int sleeping[2];
-  long n;
+  atomic_int stop;
 } sf;
 
 static void sf_wait_turn(int me) {
@@ -295,8 +304,9 @@ static void sf_give_turn(int to) {
 
 static void *sf_worker(void *arg) {
   (void)arg;
-  for (long i = 0; i < sf.n; i++) {
+  for (;;) {
     sf_wait_turn(1);
+    if (atomic_load(&sf.stop)) break;
     sf_give_turn(0);
   }
   return NULL;
@@ -304,34 +314,38 @@ static void *sf_worker(void *arg) {
 
 static void sf_pingpong(long n, double delay, double *rtps, double *cpu_us) {
   pthread_t t;
+  long i;
   atomic_store(&sf.turn, 0);
   atomic_store(&sf.sleeping[0], 0);
   atomic_store(&sf.sleeping[1], 0);
-  sf.n = n;
+  atomic_store(&sf.stop, 0);
   start_thread(&t, sf_worker, NULL);
   double t0 = now(), c0 = cputime();
-  for (long i = 0; i < n; i++) {
+  for (i = 0; n == 0 || i < n; i++) {
+    if (n == 0 && (i & 255) == 0 && now() - t0 >= PP_SECONDS) break;
     if (delay > 0) sleep_s(delay);
     sf_give_turn(1);
     sf_wait_turn(0);
   }
   double dt = now() - t0, dc = cputime() - c0;
+  atomic_store(&sf.stop, 1);
+  sf_give_turn(1);
   pthread_join(t, NULL);
-  *rtps = (double)n / dt;
-  *cpu_us = dc / (double)n * 1e6;
+  *rtps = (double)i / dt;
+  *cpu_us = dc / (double)i * 1e6;
 }
 
 static void bench_handoff(void) {
   double best = 0, cpu = 0, r, c;
   for (int i = 0; i < 3; i++) {
-    cv_pingpong(20000, 0, &r, &c);
+    cv_pingpong(0, 0, &r, &c);
     if (r > best) { best = r; cpu = c; }
   }
   printf("handoff_condvar_rtps %.1f\n", best);
   printf("handoff_condvar_cpu_us %.3f\n", cpu);
   best = 0;
   for (int i = 0; i < 3; i++) {
-    sf_pingpong(100000, 0, &r, &c);
+    sf_pingpong(0, 0, &r, &c);
     if (r > best) { best = r; cpu = c; }
   }
   printf("handoff_spin_rtps %.1f\n", best);
@@ -416,6 +430,31 @@ static double rq_run(long n) {
   return (double)n / dt;
 }
 
+/* The same ring, one thread: a put and a get under the mutex, no waiting. */
+static void bench_queue1(void) {
+  const long n = 10000000;
+  double best = 1e30;
+  long sum = 0;
+  for (int r = 0; r < REPS; r++) {
+    rq.head = rq.tail = 0;
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+      pthread_mutex_lock(&rq.m);
+      rq.items[rq.tail++ % RING] = i;
+      pthread_cond_signal(&rq.not_empty);
+      pthread_mutex_unlock(&rq.m);
+      pthread_mutex_lock(&rq.m);
+      sum += rq.items[rq.head++ % RING];
+      pthread_cond_signal(&rq.not_full);
+      pthread_mutex_unlock(&rq.m);
+    }
+    double dt = now() - t0;
+    if (dt < best) best = dt;
+  }
+  if (sum != (long)REPS * (n * (n - 1) / 2)) { fprintf(stderr, "baseline: queue1 sum\n"); exit(2); }
+  printf("queue_st_ns %.3f\n", best / (double)n * 1e9);
+}
+
 static void bench_queue(void) {
   double best = 0;
   for (int r = 0; r < 3; r++) {
@@ -473,6 +512,7 @@ static void bench_atomic(void) {
 static const struct { const char *name; void (*fn)(void); } benches[] = {
   {"spawn", bench_spawn}, {"lock", bench_lock},     {"copy", bench_copy},
   {"handoff", bench_handoff}, {"idle", bench_idle}, {"sem", bench_sem},   {"queue", bench_queue},
+  {"queue1", bench_queue1},
   {"atomic", bench_atomic},
 };
 #define NBENCH (sizeof benches / sizeof benches[0])
