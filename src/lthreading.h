@@ -131,6 +131,9 @@ lt_Object *lt_toobject(lua_State *L, int idx, const lt_Class *cls);  /* NULL if 
 lt_Object *lt_checkobject(lua_State *L, int idx, const lt_Class *cls); /* arg error if not */
 /* Fast form for argument 1 (self) of methods: the proxy's magic word, then the class. */
 lt_Object *lt_checkself(lua_State *L, const lt_Class *cls);
+/* The object of the proxy at idx by the magic-word test alone (see lt_checkself), or NULL:
+** for methods shared by several classes, which then check the class themselves. */
+lt_Object *lt_fastobject(lua_State *L, int idx);
 /* Fill the new metatable on top for a class: __index = methods, __gc, __name, __tostring,
 ** plus the given metamethods (which may override those); marks it as an lthreading proxy
 ** metatable. */

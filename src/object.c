@@ -118,11 +118,16 @@ void lt_classmetatable(lua_State *L, const lt_Class *cls, const luaL_Reg *method
 ** live lt_Object of that class -- it cannot happen by accident.  Anything else takes the
 ** full check (and its error message).
 */
-lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
-  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
-  if (p != NULL && lua_rawlen(L, 1) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC
-      && p->obj != NULL && p->obj->cls == cls)
+lt_Object *lt_fastobject(lua_State *L, int idx) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+  if (p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC)
     return p->obj;
+  return NULL;
+}
+
+lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
+  lt_Object *o = lt_fastobject(L, 1);
+  if (o != NULL && o->cls == cls) return o;
   return lt_checkobject(L, 1, cls);
 }
 

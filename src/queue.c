@@ -391,13 +391,8 @@ static const lt_Class Prio0Class = { "PriorityQueue", 0, queue_destroy, mt_prio0
 static const lt_Class SimpleClass = { "SimpleQueue", 0, queue_destroy, mt_simple };
 
 static Queue *checkq(lua_State *L) {
-  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
-  lt_Object *o;
-  if (p != NULL && lua_getmetatable(L, 1)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
-    lua_pop(L, 1);
-    if (same && p->obj) return (Queue *)p->obj;
-  }
+  lt_Object *o = lt_fastobject(L, 1);               /* the four classes share the methods */
+  if (o != NULL && o->cls->destroy == queue_destroy) return (Queue *)o;
   o = lt_toobject(L, 1, NULL);
   if (o == NULL || o->cls->destroy != queue_destroy) luaL_typeerror(L, 1, "Queue");
   return (Queue *)o;

@@ -11,10 +11,10 @@
 **   Semaphore  the counter is the futex word: acquire is one CAS when it is positive; at 0
 **              a waiter spins briefly, then counts itself in `nwait` and parks.  release(n)
 **              adds n and wakes up to n parked waiters only when `nwait` says there are any.
-**   Event      `flag`, plus a generation counter `gen` (the futex word) bumped by every
-**              set() that turns the flag on.  A waiter returns true once `gen` moved, so a
-**              set() followed at once by clear() still releases it.  set() makes a system
-**              call only when someone is parked (`nwait`).
+**   Event      one word, generation << 1 | flag (the futex word): set() turns the flag
+**              on and bumps the generation in one CAS.  A waiter returns true once the word
+**              moved, so a set() followed at once by clear() still releases it.  set() makes
+**              a system call only when someone is parked (`nwait`).
 **   Barrier    a pthread mutex + CLOCK_MONOTONIC condvar around Python's state machine
 **              (filling, draining, resetting, broken) plus one more state, ACTION: the last
 **              thread to arrive runs the action (decoded from its lt_Buf in its own state)
@@ -362,8 +362,7 @@ static int f_bounded_semaphore(lua_State *L) { return new_sem(L, &BSemClass); }
 
 typedef struct lt_Event {
   lt_Object obj;
-  atomic_int flag;
-  atomic_int gen;                  /* bumped by each set() that turned the flag on */
+  atomic_int state;                /* generation << 1 | flag: the futex word */
   atomic_int nwait;                /* waiters parked or about to park */
   atomic_int spin;                 /* spin budget of waiters, ns (see lt_spin_changed) */
 } lt_Event;
@@ -375,23 +374,25 @@ static const lt_Class EventClass = { "Event", 0, event_destroy, event_metatable 
 static lt_Event *checkevent(lua_State *L) { return (lt_Event *)lt_checkself(L, &EventClass); }
 
 /*
-** A waiter reads gen, then looks at the flag again: a set() that turned the flag on before
-** that look is seen by the look, any later one moves gen.  The nwait/gen pair works as the
-** Semaphore's nwait/value pair: set() bumps gen before it looks at nwait.
+** The flag and the generation share one word, so that they change together: set() turns
+** the flag on and bumps the generation in one compare-and-swap, clear() only clears the
+** flag.  A waiter that saw the word with the flag off returns true as soon as the word
+** differs: only a set() changes a word whose flag is off.  (With two words, a set()
+** preempted between them could wake a later wait() that no set() answered.)  The nwait/word
+** pair works as the Semaphore's nwait/value pair: set() changes the word, then looks at nwait.
 */
 static int event_wait_(lt_Event *e, double timeout) {
   double deadline;
-  int g, got;
-  if (atomic_load(&e->flag)) return 1;
-  g = atomic_load(&e->gen);
-  if (atomic_load(&e->flag)) return 1;
+  int s, got;
+  s = atomic_load(&e->state);
+  if (s & 1) return 1;
   if (timeout == 0) return 0;
   deadline = lt_deadline(timeout);
-  if (lt_spin_changed(&e->gen, g, deadline, &e->spin)) return 1;
+  if (lt_spin_changed(&e->state, s, deadline, &e->spin)) return 1;
   atomic_fetch_add(&e->nwait, 1);
   for (;;) {
-    if (atomic_load(&e->gen) != g) { got = 1; break; }
-    if (lt_park(&e->gen, g, deadline) < 0) { got = atomic_load(&e->gen) != g; break; }
+    if (atomic_load(&e->state) != s) { got = 1; break; }
+    if (lt_park(&e->state, s, deadline) < 0) { got = atomic_load(&e->state) != s; break; }
   }
   atomic_fetch_sub(&e->nwait, 1);
   return got;
@@ -399,23 +400,26 @@ static int event_wait_(lt_Event *e, double timeout) {
 
 static int event_is_set(lua_State *L) {
   lt_Event *e = checkevent(L);
-  lua_pushboolean(L, atomic_load(&e->flag));
+  lua_pushboolean(L, atomic_load(&e->state) & 1);
   return 1;
 }
 
 static int event_set(lua_State *L) {
   lt_Event *e = checkevent(L);
-  if (atomic_load_explicit(&e->flag, memory_order_relaxed)) return 0;  /* already set */
-  if (atomic_exchange(&e->flag, 1) == 0) {
-    atomic_fetch_add(&e->gen, 1);
-    if (atomic_load(&e->nwait) > 0) lt_unpark(&e->gen, INT_MAX);
+  int s = atomic_load(&e->state);
+  for (;;) {
+    int ns;
+    if (s & 1) return 0;                               /* already set */
+    ns = (int)(((((unsigned)s >> 1) + 1u) << 1) | 1u);  /* next generation, flag on */
+    if (atomic_compare_exchange_weak(&e->state, &s, ns)) break;
   }
+  if (atomic_load(&e->nwait) > 0) lt_unpark(&e->state, INT_MAX);
   return 0;
 }
 
 static int event_clear(lua_State *L) {
   lt_Event *e = checkevent(L);
-  atomic_store(&e->flag, 0);
+  atomic_fetch_and(&e->state, ~1);
   return 0;
 }
 
@@ -427,7 +431,7 @@ static int event_wait(lua_State *L) {
 
 static int event_tostring(lua_State *L) {
   lt_Event *e = checkevent(L);
-  lua_pushfstring(L, "<Event at %p: %s>", (void *)e, atomic_load(&e->flag) ? "set" : "unset");
+  lua_pushfstring(L, "<Event at %p: %s>", (void *)e, (atomic_load(&e->state) & 1) ? "set" : "unset");
   return 1;
 }
 
@@ -442,8 +446,7 @@ static void event_metatable(lua_State *L) {
 
 static int f_event(lua_State *L) {
   lt_Event *e = (lt_Event *)lt_newobject(L, &EventClass, sizeof(lt_Event));
-  atomic_init(&e->flag, 0);
-  atomic_init(&e->gen, 0);
+  atomic_init(&e->state, 0);
   atomic_init(&e->nwait, 0);
   atomic_init(&e->spin, 0);   /* 0: lt_spin_changed starts at its maximum */
   return 1;
