@@ -168,4 +168,29 @@ describe("Event (API.md §3)", function()
     assert.has_error(function() e.set(threading.Lock()) end)
     assert.has_error(function() e.wait({}) end)
   end)
+
+  it("survives a long set/wait/clear ping-pong (no wake-up without a set)", function()
+    -- a set() preempted between its flag and its generation once woke a later wait()
+    -- that no set() answered: the two sides then waited for each other for ever
+    local e1, e2 = threading.Event(), threading.Event()
+    local n = 5000
+    local t = threading.Thread(function(a, b, k)
+      for i = 1, k do
+        if not a:wait(10) then return i end
+        a:clear(); b:set()
+      end
+      return "done"
+    end, e1, e2, n)
+    t:start()
+    local stuck
+    for i = 1, n do
+      e1:set()
+      if not e2:wait(10) then stuck = i break end
+      e2:clear()
+    end
+    if stuck then e1:set() end
+    assert.is_true(t:join(20))
+    assert.is_nil(stuck)
+    assert.equal("done", t:result())
+  end)
 end)
