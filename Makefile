@@ -106,6 +106,8 @@ valgrind: deps
 	valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	  --show-leak-kinds=definite,indirect --suppressions=$(CURDIR)/.ci/valgrind.supp \
 	  $(LUA) $$(command -v busted) $(VG_SPECS)
+	valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+	  --show-leak-kinds=definite,indirect -q $(LUA) tools/daemon_exit.lua
 
 # libFuzzer over the marshaler (clang; FUZZ_SECONDS, default 60).  Corpus: fuzz/corpus.
 FUZZ_SECONDS ?= 60
