@@ -95,8 +95,10 @@ int lt_acquire_args(lua_State *L, double *timeout, const char *nonblocking_msg) 
 
 /* The common call, acquire() with no argument, skips the argument parsing. */
 static int acquire_args(lua_State *L, double *deadline) {
-  double timeout = -1;
-  int blocking = lua_gettop(L) == 1 ? 1 : lt_acquire_args(L, &timeout, NULL);
+  double timeout;
+  int blocking;
+  if (lua_gettop(L) == 1) { *deadline = LT_FOREVER; return 1; }
+  blocking = lt_acquire_args(L, &timeout, NULL);
   *deadline = lt_deadline(timeout);
   return blocking;
 }

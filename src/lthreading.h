@@ -129,11 +129,27 @@ void *lt_newobject(lua_State *L, const lt_Class *cls, size_t size);
 lt_Proxy  *lt_toproxy(lua_State *L, int idx);              /* any lthreading proxy or NULL */
 lt_Object *lt_toobject(lua_State *L, int idx, const lt_Class *cls);  /* NULL if not one */
 lt_Object *lt_checkobject(lua_State *L, int idx, const lt_Class *cls); /* arg error if not */
-/* Fast form for argument 1 (self) of methods: the proxy's magic word, then the class. */
-lt_Object *lt_checkself(lua_State *L, const lt_Class *cls);
-/* The object of the proxy at idx by the magic-word test alone (see lt_checkself), or NULL:
-** for methods shared by several classes, which then check the class themselves. */
-lt_Object *lt_fastobject(lua_State *L, int idx);
+/*
+** Fast forms, for the hot path of every method.  A full userdata of exactly a proxy's size
+** whose magic word matches is taken as our proxy without looking at its metatable: a foreign
+** userdata would need the same size and the same 32-bit magic at the same place, and then
+** also a pointer to a live lt_Object of the class -- it cannot happen by accident.
+** lt_fastobject: the object by that test alone, or NULL (for methods shared by several
+** classes, which check the class themselves).  lt_checkself: argument 1 of a method, of
+** class cls, else the full check with its error message.
+*/
+static inline lt_Object *lt_fastobject(lua_State *L, int idx) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+  if (p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC)
+    return p->obj;
+  return NULL;
+}
+
+static inline lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
+  lt_Object *o = lt_fastobject(L, 1);
+  if (LT_LIKELY(o != NULL && o->cls == cls)) return o;
+  return lt_checkobject(L, 1, cls);
+}
 /* Fill the new metatable on top for a class: __index = methods, __gc, __name, __tostring,
 ** plus the given metamethods (which may override those); marks it as an lthreading proxy
 ** metatable. */

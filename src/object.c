@@ -110,26 +110,6 @@ void lt_classmetatable(lua_State *L, const lt_Class *cls, const luaL_Reg *method
   if (metamethods) luaL_setfuncs(L, metamethods, 0);
 }
 
-/*
-** Fast check of argument 1 of a method (the hot path of every lock call).  A full userdata
-** of exactly a proxy's size whose magic word matches and whose object has the wanted class
-** is taken as our proxy without looking at its metatable: a foreign userdata would need
-** the same size and the same 32-bit magic at the same place, and then also a pointer to a
-** live lt_Object of that class -- it cannot happen by accident.  Anything else takes the
-** full check (and its error message).
-*/
-lt_Object *lt_fastobject(lua_State *L, int idx) {
-  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
-  if (p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC)
-    return p->obj;
-  return NULL;
-}
-
-lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
-  lt_Object *o = lt_fastobject(L, 1);
-  if (o != NULL && o->cls == cls) return o;
-  return lt_checkobject(L, 1, cls);
-}
 
 static void cache_store(lua_State *L, lt_Object *o) {
   /* proxy on top */
