@@ -47,7 +47,7 @@ deps:
 
 # The Lua include directory is only known after deps ran: re-enter make for the build.
 test: deps
-	@$(MAKE) --no-print-directory lthreading.so
+	@$(MAKE) --no-print-directory lthreading.so build/foreign_thread
 	$(BUSTED) $(SPECS)
 
 demo: deps
@@ -57,6 +57,12 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory lthreading.so bench/baseline
 	$(LUA) bench/run.lua
+
+# A host that runs Lua on its own pthread (Dummy threads); the thread spec builds it.
+build/foreign_thread: tools/foreign_thread.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O1 -g -I$(LUA_INC) -o $@ $< -Wl,-E \
+	  -Wl,--whole-archive $(firstword $(wildcard /usr/lib/*/liblua5.4.a)) -Wl,--no-whole-archive -lpthread -lm -ldl
 
 bench/baseline: bench/baseline.c
 	$(CC) -std=c11 -O2 -D_GNU_SOURCE -I$(LUA_INC) -o $@ $< -llua5.4 -lpthread -lm -ldl
@@ -92,9 +98,15 @@ asan: deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUSTED) $(SPECS)
 
+build/tsan/foreign_thread: tools/foreign_thread.c
+	@mkdir -p $(@D)
+	clang -std=c11 $(TSAN_FLAGS) -I$(LUA_INC) -o $@ $< -Wl,-E \
+	  -Wl,--whole-archive $(firstword $(wildcard /usr/lib/*/liblua5.4.a)) -Wl,--no-whole-archive -lpthread -lm -ldl
+
 tsan: deps
-	@$(MAKE) --no-print-directory build/tsan/lthreading.so build/tsan/lua
+	@$(MAKE) --no-print-directory build/tsan/lthreading.so build/tsan/lua build/tsan/foreign_thread
 	LUA_CPATH_5_4="$(CURDIR)/build/tsan/?.so;;" LT_LUA="$(CURDIR)/build/tsan/lua" \
+	  LT_FOREIGN="$(CURDIR)/build/tsan/foreign_thread" \
 	  TSAN_OPTIONS="suppressions=$(CURDIR)/.ci/tsan.supp halt_on_error=0 exitcode=66 report_thread_leaks=0" \
 	  build/tsan/lua $$(command -v busted) $(SPECS)
 

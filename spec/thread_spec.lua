@@ -598,6 +598,29 @@ describe("Thread (API.md §2)", function()
 end)
 
 describe("module functions (API.md §2)", function()
+  it("gives a state on an OS thread lthreading did not start a Dummy-N thread", function()
+    -- build/foreign_thread (made by `make test`) runs a chunk on its own pthread
+    local host = os.getenv("LT_FOREIGN") or "build/foreign_thread"   -- make tsan: its own
+    local f = io.open(host, "rb")
+    if not f then pending(host .. " not built (run through make test)") return end
+    f:close()
+    local chunk = [[
+      local th = require "lthreading"
+      local c = th.current_thread()
+      local listed = false
+      for _, t in ipairs(th.enumerate()) do if t == c then listed = true end end
+      print(c.name, c.daemon, c:is_alive(), c.ident == th.get_ident(), listed,
+            th.current_thread() == c, th.main_thread() ~= c)
+    ]]
+    local p = io.popen("LUA_CPATH_5_4='" .. (os.getenv("LUA_CPATH_5_4") or "./?.so;;")
+      .. "' timeout 20 " .. host .. " '" .. chunk:gsub("'", "'\\''") .. "' 2>&1; echo EXIT:$?")
+    local out = p:read("a")
+    p:close()
+    assert.matches("EXIT:0", out)
+    assert.matches("Dummy%-%d+\ttrue\ttrue\ttrue\ttrue\ttrue\ttrue", out)
+    assert.matches("main after:\t1", out)            -- gone once its OS thread ended
+  end)
+
   it("current_thread() and main_thread() are the MainThread in the main thread", function()
     local main = threading.main_thread()
     assert.equal("MainThread", main.name)
