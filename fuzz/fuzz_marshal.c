@@ -23,7 +23,7 @@ typedef struct Gen { const uint8_t *p, *end; } Gen;
 static int next(Gen *g) { return g->p < g->end ? *g->p++ : 0; }
 
 static void gen(lua_State *L, Gen *g, int depth, int pool) {
-  int c = next(g) % (depth > 6 ? 6 : 11);
+  int c = next(g) % (depth > 6 ? 6 : 12);
   switch (c) {
     case 0: lua_pushnil(L); break;
     case 1: lua_pushboolean(L, next(g) & 1); break;
@@ -69,6 +69,20 @@ static void gen(lua_State *L, Gen *g, int depth, int pool) {
       break;
     }
     case 9: lua_pushcfunction(L, luaopen_lthreading); break;
+    case 10: {                        /* a big array (the lua_rawgeti path), maybe not pure */
+      int n = 60 + next(g) % 200, i, shape = next(g);
+      lua_createtable(L, shape & 1 ? n : 0, 0);
+      for (i = 1; i <= n; i++) {
+        int k = (shape & 2) ? n + 1 - i : i;     /* filled backwards: keys may go to the hash */
+        lua_pushinteger(L, k * 3);
+        lua_rawseti(L, -2, k);
+      }
+      if (shape & 4) { lua_pushnil(L); lua_rawseti(L, -2, 1 + next(g) % n); }   /* a hole */
+      if (shape & 8) { lua_pushboolean(L, 1); lua_setfield(L, -2, "x"); }
+      if (shape & 16) { lua_pushinteger(L, 7); lua_rawseti(L, -2, n + 1 + next(g)); }
+      if (shape & 32) { gen(L, g, depth + 1, pool); lua_rawseti(L, -2, 1 + next(g) % n); }
+      break;
+    }
     default: lua_getglobal(L, next(g) & 1 ? "string" : "_G"); break;
   }
 }

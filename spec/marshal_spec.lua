@@ -79,6 +79,27 @@ describe("values crossing threads (API.md §1)", function()
 
   -------------------------------------------------------------------------------- tables
   describe("tables", function()
+    it("copies big arrays exactly, whatever their shape (holes, extra keys, backwards fills)", function()
+      local function shapes()
+        local pure, holes, extra, back = {}, {}, {}, {}
+        for i = 1, 500 do pure[i] = i; holes[i] = i * 0.5; extra[i] = tostring(i) end
+        holes[250] = nil
+        extra.name, extra[900], extra[-3] = "x", "far", "neg"
+        for i = 500, 1, -1 do back[i] = i end
+        back.k = true
+        return {pure, holes, extra, back}
+      end
+      local sent = shapes()
+      local back = H.run(function(t) return t end, sent)
+      assert.same(sent, back)
+      -- and sent on again from the receiving side (arrays the decoder made)
+      assert.same(sent, H.run(function(t) return t end, back))
+      local ok, err = pcall(H.run, function(t) return t end,
+        (function() local t = {} for i = 1, 100 do t[i] = i end t[70] = coroutine.create(print) return t end)())
+      assert.is_false(ok)
+      assert.matches("cannot transfer args%[1%]%[70%]: coroutine", err)
+    end)
+
     it("keeps string keys that look like numbers apart from integer keys", function()
       -- found by the fuzzer: the string key "1" once became the integer key 1
       local t = {["1"] = "s1", [1] = "i1", ["2"] = "s2", [3] = "i3"}

@@ -78,7 +78,7 @@ static int max_depth(void) {
 /* ======================================================================== ENCODING */
 
 typedef struct PathStep { int kind, idx, n; } PathStep;
-enum { P_KEY, P_META, P_UPVAL };
+enum { P_KEY, P_META, P_UPVAL, P_INDEX };
 
 typedef struct Enc {
   lua_State *L;
@@ -194,7 +194,10 @@ static void enc_error(Enc *e, const char *what) {
     PathStep *s = &e->path[i];
     if (n > 12 && i == 6) { luaL_addstring(&B, "..."); i = n - 6; continue; }
     if (s->kind == P_KEY) path_key(&B, L, s->idx);
-    else if (s->kind == P_META) luaL_addstring(&B, ".<metatable>");
+    else if (s->kind == P_INDEX) {
+      lua_pushfstring(L, "[%d]", s->n);
+      luaL_addvalue(&B);
+    } else if (s->kind == P_META) luaL_addstring(&B, ".<metatable>");
     else {
       const char *name = lua_getupvalue(L, s->idx, s->n);
       if (name) lua_pop(L, 1);    /* the name string is kept by the function's prototype */
@@ -323,12 +326,32 @@ static const char *module_name(Enc *e, int idx) {
   return name;
 }
 
+#define BIG_ARRAY 64          /* arrays at least this long take the lua_rawgeti path */
+
+static int next_probe(lua_State *L) {   /* lua_pcall'd: lua_next(t, key) raises unless valid */
+  lua_settop(L, 2);
+  lua_next(L, 1);
+  return 0;
+}
+
+/* Does integer key k lie in the array part of table idx?  For an absent key k, lua_next
+** accepts it only there ("invalid key to 'next'" otherwise). */
+static int inside_array_part(lua_State *L, int idx, lua_Integer k) {
+  lua_pushcfunction(L, next_probe);
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, k);
+  if (lua_pcall(L, 2, 0, 0) == LUA_OK) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
 static void encode_table(Enc *e, int idx) {
   lua_State *L = e->L;
   const char *name;
   size_t at_narr, at_nhash;
   uint32_t narr = 0, nhash = 0;
   int arraymode = 1, top;
+  lua_Integer n;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   if (lua_rawequal(L, -1, idx)) { lua_pop(L, 1); putbyte(e, T_GLOBALS); return; }
   lua_pop(L, 1);
@@ -344,7 +367,24 @@ static void encode_table(Enc *e, int idx) {
   at_narr = reserve32(e);
   at_nhash = reserve32(e);
   luaL_checkstack(L, 6, "value too deeply nested");
-  lua_pushnil(L);
+  n = (lua_Integer)lua_rawlen(L, idx);
+  if (n >= BIG_ARRAY && n < (lua_Integer)UINT32_MAX && inside_array_part(L, idx, n + 1)) {
+    /* A big array: 1..n by index (cheaper than lua_next), then the rest of the table from
+    ** key n+1 on, which covers exactly the entries not yet written, because n+1 (hence
+    ** every key up to it) lies in the array part, which lua_next visits first, in order. */
+    lua_Integer i;
+    top = lua_gettop(L) + 1;
+    for (i = 1; i <= n; i++) {
+      int t = lua_rawgeti(L, idx, i);
+      push_step(e, P_INDEX, 0, (int)(i > INT32_MAX ? INT32_MAX : i));
+      if (t == LUA_TNUMBER) encode_number(e, top); else encode(e, top);
+      e->depth--;
+      lua_pop(L, 1);
+    }
+    narr = (uint32_t)n;
+    arraymode = 0;
+    lua_pushinteger(L, n + 1);
+  } else lua_pushnil(L);
   top = lua_gettop(L) + 1;                        /* where each value lands */
   while (lua_next(L, idx)) {                      /* L: ... key value */
     push_step(e, P_KEY, top - 1, 0);
@@ -652,7 +692,8 @@ static void decode_table(Dec *d) {
   lua_State *L = d->L;
   uint32_t i, narr = getu32(d), nhash = getu32(d);
   if (narr > (uint32_t)(d->end - d->p) || nhash > (uint32_t)(d->end - d->p)) corrupt(d);
-  lua_createtable(L, (int)narr, (int)nhash);
+  /* a big array gets one spare slot, so that sending it on takes the fast path too */
+  lua_createtable(L, (int)narr + (narr >= BIG_ARRAY), (int)nhash);
   register_ref(d);
   for (i = 1; i <= narr; i++) {
     /* the array part of a table is often all small integers: decode those inline */
