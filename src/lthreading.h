@@ -19,7 +19,7 @@
 **   marshal.c  the value marshaler
 **   thread.c   Thread, excepthook, current/main thread, process exit
 **   lock.c     Lock, RLock and the lock-like surface shared by all lock-ish classes
-**   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier    local.c: Local
+**   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier, Timer  local.c: Local
 **   queue.c    Queue family     shared.c  Shared      pool.c  ThreadPoolExecutor, Future
 **   lthreading.c  luaopen_lthreading: assembles the module table
 **
@@ -235,8 +235,6 @@ void lt_rawlock_release(lt_RawLock *l);
 ** blocking; *timeout seconds or -1 (forever).  Python's errors; nonblocking_msg (or NULL
 ** for Lock's) is the one for a timeout given with blocking = false. */
 int  lt_acquire_args(lua_State *L, double *timeout, const char *nonblocking_msg);
-/* A lock-like object as Condition sees it: Lock or RLock. */
-typedef struct lt_LockLike lt_LockLike;
 /* The lock-like surface: every lock-ish class puts these in its metatable:
 ** __call(self, ...) -> acquire(...) and self or nil;  __close -> release;  with(f, ...). */
 void lt_locklike_methods(lua_State *L);     /* adds __call, __close, with to table on top */

@@ -4,19 +4,26 @@
 ** LIFE OF A THREAD
 **   Thread(...) makes an lt_Thread (state NEW) and a proxy whose user values are
 **   1: the instance's fields (a table, per state) and 2: its class (Thread or a subclass).
-**   start() marshals package.path/cpath, the target, the args, the other fields and the
-**   class into one payload, takes a reference for the new OS thread and creates it with
-**   asynchronous signals blocked.  The new thread makes a fresh state, rebuilds `self`
-**   there (the same object, its fields, its class) and calls self:run() under a message
-**   handler that records a traceback.  Then, in that thread: the results (or the error value,
-**   after running the excepthook) and the fields of self are marshaled into the object, the
-**   object becomes ENDED (join() returns), the state is closed, and the OS thread parks
-**   itself on the zombie list, from which the next start() or process exit pthread_joins it.
+**   start() marshals package.path/cpath (one buffer, decoded first in the new thread, since
+**   decoding the rest may require() modules through them) and the target, the args, the
+**   other fields and the class (nil for a plain Thread with no extra fields), takes a
+**   reference for the new OS thread and creates it (lt_spawn) with async signals blocked.
+**   The new thread makes a fresh state and, for a plain Thread(f, ...), calls the target
+**   directly; otherwise it rebuilds `self` there (the same object, its fields, its class)
+**   and calls self:run().  Both run under a message handler that records a traceback.
+**   Then, in that thread: the results (or the error value, after running the excepthook)
+**   and the fields of self are marshaled into the object, the state is closed, and only
+**   then the object becomes ENDED: `ended` is stored and a parked joiner woken, so join()
+**   returns to a thread whose finalizers all ran.  The OS thread puts itself on the zombie
+**   list (trampoline), from which a later spawn (if it has exited) or process exit joins it.
+**   A Thread proxy sent to another state carries a snapshot of its fields and class
+**   (lt_thread_sent), so subclass methods (Timer:cancel) work from any thread.
 **
 ** LOCKING
-**   t->mu protects every mutable field of one lt_Thread (state, name, results, ...).
-**   G.mu protects the process-wide lists (active threads, zombies) and counters.  Never take
-**   t->mu while holding G.mu or the other way round: they are independent leaves.
+**   t->mu protects the mutable fields of one lt_Thread (state, name, results, ...); `ended`,
+**   `joiners` and `native` are atomics read without it.  G.mu protects the process-wide
+**   lists (active threads, zombies), counters and the excepthook.  Never take t->mu while
+**   holding G.mu or the other way round: they are independent leaves.
 */
 #include <errno.h>
 #include <limits.h>
