@@ -250,64 +250,59 @@ static int seen_or_mark(Enc *e, int idx) {
   return 0;
 }
 
-/* registry: { [module table] = name, [1..k] = those names, n = #package.loaded } */
+/* registry: { [module table] = name, n = how many such tables } */
 static const char K_MODMAP = 0;
 
-/* Count package.loaded's entries (on the stack top); leaves the stack as it was. */
-static lua_Integer count_entries(lua_State *L) {
-  lua_Integer n = 0;
+/* Is the map on the stack top exactly package.loaded's (at top - 1) table-valued entries?
+** One pass: every table value maps back to its name, and the counts agree. */
+static int map_current(lua_State *L) {
+  lua_Integer n = 0, cached;
+  int ok = 1;
+  lua_getfield(L, -1, "n");
+  cached = lua_tointeger(L, -1);
+  lua_pop(L, 1);
   lua_pushnil(L);
-  while (lua_next(L, -2)) { lua_pop(L, 1); n++; }
-  return n;
+  while (lua_next(L, -3)) {                     /* L: loaded map key value */
+    if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) == LUA_TSTRING) {
+      n++;
+      if (ok) {
+        lua_rawget(L, -3);                      /* L: loaded map key map[value] */
+        ok = lua_rawequal(L, -1, -2);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return ok && n == cached;
 }
 
 /*
 ** The name under which table idx is in the sender's package.loaded, or NULL.
-** The reverse map is cached per state; once per encode it is checked (same number of
-** entries, every cached name still the same table) and rebuilt if package.loaded changed
-** (a require, or busted swapping modules between spec files).
+** The reverse map is cached per state; once per encode it is checked (map_current) and
+** rebuilt if package.loaded changed (a require, or busted swapping modules between files).
 */
 static const char *module_name(Enc *e, int idx) {
   lua_State *L = e->L;
   const char *name = NULL;
   if (lua_isnil(L, e->loaded)) {                 /* once per encode: a valid map */
-    lua_Integer n;
     if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) != LUA_TTABLE) {
       lua_pop(L, 1);
       lua_newtable(L);
       lua_replace(L, e->loaded);
       return NULL;
     }
-    int valid = 0;
-    n = count_entries(L);                         /* L: loaded */
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODMAP) == LUA_TTABLE) {   /* L: loaded map */
-      lua_Integer i;
-      lua_getfield(L, -1, "n");
-      valid = lua_tointeger(L, -1) == n;
-      lua_pop(L, 1);
-      for (i = 1; valid; i++) {          /* every name cached must still be that table */
-        if (lua_rawgeti(L, -1, i) != LUA_TSTRING) { lua_pop(L, 1); break; }
-        lua_pushvalue(L, -1);
-        lua_rawget(L, -4);                          /* L: loaded map name loaded[name] */
-        lua_rawget(L, -3);                          /* L: loaded map name map[loaded[name]] */
-        valid = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
-      }
-    }
-    if (!valid) {
-      lua_pop(L, 1);                              /* L: loaded */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODMAP) != LUA_TTABLE || !map_current(L)) {
       lua_Integer k = 0;
-      lua_createtable(L, (int)n, (int)n + 1);     /* L: loaded map */
+      lua_pop(L, 1);                              /* L: loaded */
+      lua_newtable(L);                            /* L: loaded map */
       lua_pushnil(L);
-      while (lua_next(L, -3)) {                   /* map[tbl] = name; map[1..k] = names */
+      while (lua_next(L, -3)) {                   /* map[tbl] = name */
         if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
           lua_pushvalue(L, -2);
-          lua_rawseti(L, -4, ++k);
-          lua_pushvalue(L, -2);
           lua_rawset(L, -4);
+          k++;
         } else lua_pop(L, 1);
       }
-      lua_pushinteger(L, n);
+      lua_pushinteger(L, k);
       lua_setfield(L, -2, "n");
       lua_pushvalue(L, -1);
       lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODMAP);
@@ -316,12 +311,8 @@ static const char *module_name(Enc *e, int idx) {
     lua_pop(L, 1);
   }
   lua_pushvalue(L, idx);
-  if (lua_rawget(L, e->loaded) == LUA_TSTRING) {
+  if (lua_rawget(L, e->loaded) == LUA_TSTRING)
     name = lua_tostring(L, -1);                  /* kept alive by the map on the stack */
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    if (lua_getfield(L, -1, name) != LUA_TTABLE || !lua_rawequal(L, -1, idx)) name = NULL;
-    lua_pop(L, 2);
-  }
   lua_pop(L, 1);
   return name;
 }

@@ -976,14 +976,15 @@ int lt_spawn(void *(*fn)(void *), void *arg, pthread_t *out) {
   pthread_attr_t attr;
   pthread_t tid;
   sigset_t all, old;
-  int rc;
+  int rc, stack;
   Spawn *sp = (Spawn *)malloc(sizeof *sp);
   if (sp == NULL) return ENOMEM;
   sp->fn = fn;
   sp->arg = arg;
   reap_zombies(0);
   pthread_attr_init(&attr);
-  if (lt_stack_size() > 0) pthread_attr_setstacksize(&attr, (size_t)lt_stack_size());
+  stack = lt_stack_size();
+  if (stack > 0) pthread_attr_setstacksize(&attr, (size_t)stack);
   sigfillset(&all);
   sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGFPE);
   sigdelset(&all, SIGILL); sigdelset(&all, SIGTRAP); sigdelset(&all, SIGABRT);
@@ -1095,11 +1096,9 @@ static void wait_ended(lt_Thread *t, double deadline, int *ended) {
     atomic_fetch_sub(&t->joiners, 1);
     if (timedout) break;
   }
+  /* mark_ended stores `ended` (seq_cst) after writing the results: seeing 1 here makes
+  ** them visible, no lock needed */
   *ended = atomic_load(&t->ended);
-  if (*ended) {                 /* pair with mark_ended's unlock: its results are visible */
-    pthread_mutex_lock(&t->mu);
-    pthread_mutex_unlock(&t->mu);
-  }
 }
 
 static void check_joinable(lua_State *L, lt_Thread *t) {
