@@ -52,9 +52,6 @@
 #if !defined(LT_MAX_DEPTH)
 #define LT_MAX_DEPTH      1000       /* nesting limit of one marshaled value (C stack safety) */
 #endif
-#if !defined(LT_SPIN)
-#define LT_SPIN           2000       /* spin iterations before parking in a wait */
-#endif
 #define LT_MIN_STACK      (32 * 1024)
 #define LT_TIMEOUT_MAX    (4294967.0) /* seconds, as Python's TIMEOUT_MAX on Linux */
 
@@ -187,8 +184,6 @@ lt_Buf *lt_encode_owned(lua_State *L, int idx, int n, const char *const *names,
 /* Push the values (any number of times, any state).  Returns how many were pushed.
 ** Raises on memory errors and on a corrupt buffer. */
 int     lt_decode(lua_State *L, const lt_Buf *b);
-int     lt_buf_count(const lt_Buf *b);           /* number of values */
-size_t  lt_buf_size(const lt_Buf *b);            /* bytes of payload */
 void    lt_buf_free(lt_Buf *b);                  /* drops the object references; NULL ok */
 /* Low level, for fuzzing and tests: decode raw bytes (no object references allowed). */
 int     lt_decode_bytes(lua_State *L, const char *data, size_t len);

@@ -68,8 +68,6 @@ void lt_buf_free(lt_Buf *b) {
   free(b);
 }
 
-int lt_buf_count(const lt_Buf *b) { return b->nvals; }
-size_t lt_buf_size(const lt_Buf *b) { return b->len; }
 
 static int max_depth(void) {
   return lt_depth_limit > 0 && lt_depth_limit < LT_MAX_DEPTH ? lt_depth_limit : LT_MAX_DEPTH;
