@@ -825,11 +825,7 @@ describe("process exit (API.md §2)", function()
         end}:start()
         th.sleep(0.2)
         print("bye")
-      ]], nil,
-        -- Under ASan, LeakSanitizer stops the world at exit while these daemon threads are
-        -- still creating and ending threads, and its tracer crashes ("Tracer caught signal
-        -- 11"): a sanitizer limitation.  Leak checking stays on for every other test.
-        "ASAN_OPTIONS=detect_leaks=0")
+      ]])
       assert.equal(0, r.code, "round " .. round .. ": " .. H.show(r))
       assert.equal("bye\n", r.out, H.show(r))
     end

@@ -18,6 +18,7 @@
 **   object.c   lt_Object refcounting, proxies, per-state setup, named values, classes
 **   marshal.c  the value marshaler
 **   thread.c   Thread, excepthook, current/main thread, process exit
+**   worker.c   the OS threads: spawned, reused while idle (with a state made ahead), joined
 **   lock.c     Lock, RLock and the lock-like surface shared by all lock-ish classes
 **   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier, Timer  local.c: Local
 **   queue.c    Queue family     shared.c  Shared      pool.c  ThreadPoolExecutor, Future
@@ -29,7 +30,8 @@
 **     then raise.  lt_encode/lt_decode may raise: call them with no mutex held.
 **   - Object mutexes are leaves: hold at most one object's internal mutex at a time, except
 **     the documented order  Condition's own queue lock -> nothing else.
-**     The process-wide thread list lock (thread.c) may be taken while holding nothing.
+**     The process-wide thread list lock (thread.c) and the worker lock (worker.c) may be
+**     taken while holding nothing.
 **   - lt_decref() may run a destructor: never call it while holding an object mutex that the
 **     destructor could need (destructors only free memory and take no other locks).
 **
@@ -188,22 +190,34 @@ void    lt_buf_free(lt_Buf *b);                  /* drops the object references;
 /* Low level, for fuzzing and tests: decode raw bytes (no object references allowed). */
 int     lt_decode_bytes(lua_State *L, const char *data, size_t len);
 
+/* ============================================================= OS THREADS (worker.c) */
+/* Run fn(arg) on an OS thread with asynchronous signals blocked and the configured stack
+** size: an idle one that ran an earlier job, else a new one.  nondaemon: process exit
+** waits for this job.  Returns 0 or an errno value; *tid (may be NULL) gets the thread's
+** pthread_t.  lthreading joins its OS threads itself: never join or detach one. */
+int  lt_spawn(void *(*fn)(void *), void *arg, int nondaemon, pthread_t *tid);
+/* Process exit: wait for the non-daemon jobs (except the caller's own), stop the idle
+** workers and join every OS thread that ended. */
+void lt_exit_workers(void);
+/* In a worker: the fresh state it made ahead (then NULL until it made the next), and from
+** now on it keeps one ready while idle.  NULL elsewhere. */
+lua_State  *lt_spare_state(void);
+lua_Integer lt_native_id(void);             /* get_native_id() of the calling OS thread */
+
 /* ================================================================= THREADS (thread.c) */
 typedef struct lt_Thread lt_Thread;
 extern const lt_Class lt_ThreadClass;
 lt_Thread *lt_current(void);                /* this OS thread's Thread (a Dummy if foreign) */
 uintptr_t  lt_thread_ident(void);           /* get_ident() of this OS thread */
-/* Start an OS thread running fn(arg) with the configured stack size and asynchronous
-** signals blocked; reaps finished threads first.  Returns 0 or an errno value.  When fn
-** returns, the OS thread is joined later by lthreading (never join or detach it). */
-int  lt_spawn(void *(*fn)(void *), void *arg, pthread_t *tid);
 int  lt_stack_size(void);
 int  lt_is_main_thread(void);
-void lt_wait_nondaemon(void);               /* process exit: wait for non-daemon threads */
+void lt_wait_nondaemon(void);               /* process exit: hooks, then lt_exit_workers */
 void lt_install_print(lua_State *L);        /* line-atomic print, if print is the stock one */
 /* A fresh state as threads get it: standard libraries, lthreading preloaded, line-atomic
-** print.  NULL when out of memory.  (The caller sets package.path/cpath.) */
+** print.  NULL when out of memory.  (The caller sets package.path/cpath.)  lt_newstate may
+** return one the calling worker made ahead (lt_spare_state); lt_freshstate always makes it. */
 lua_State *lt_newstate(void);
+lua_State *lt_freshstate(void);
 /* Make the calling OS thread (one started with lt_spawn) an lthreading Thread called `name`
 ** for current_thread()/enumerate(), until lt_release_current().  Used by pool workers. */
 lt_Thread *lt_adopt_current(const char *name, int daemon);

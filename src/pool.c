@@ -738,7 +738,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
   if (wake) lt_unpark(&c->work_word, 1);
   if (!spawn) return;
   core_incref(c);                                     /* the worker's */
-  rc = lt_spawn(worker_main, c, NULL);
+  rc = lt_spawn(worker_main, c, 0, NULL);
   if (rc != 0) {
     int none;
     Task **pt;

@@ -7,27 +7,26 @@
 **   start() marshals package.path/cpath (one buffer, decoded first in the new thread, since
 **   decoding the rest may require() modules through them) and the target, the args, the
 **   other fields and the class (nil for a plain Thread with no extra fields), takes a
-**   reference for the new OS thread and creates it (lt_spawn) with async signals blocked.
-**   The new thread makes a fresh state and, for a plain Thread(f, ...), calls the target
+**   reference for the job and hands it to an OS thread (lt_spawn, worker.c: an idle one
+**   that ran an earlier job, or a new one).  That thread takes a fresh state (made ahead
+**   while it was idle, or now) and, for a plain Thread(f, ...), calls the target
 **   directly; otherwise it rebuilds `self` there (the same object, its fields, its class)
 **   and calls self:run().  Both run under a message handler that records a traceback.
 **   Then, in that thread: the results (or the error value, after running the excepthook)
 **   and the fields of self are marshaled into the object, the state is closed, and only
 **   then the object becomes ENDED: `ended` is stored and a parked joiner woken, so join()
-**   returns to a thread whose finalizers all ran.  The OS thread puts itself on the zombie
-**   list (trampoline), from which a later spawn (if it has exited) or process exit joins it.
+**   returns to a thread whose finalizers all ran.  The OS thread then waits for its next
+**   job, or exits and is joined by lthreading (worker.c).
 **   A Thread proxy sent to another state carries a snapshot of its fields and class
 **   (lt_thread_sent), so subclass methods (Timer:cancel) work from any thread.
 **
 ** LOCKING
 **   t->mu protects the mutable fields of one lt_Thread (state, name, results, ...); `ended`,
 **   `joiners` and `native` are atomics read without it.  G.mu protects the process-wide
-**   lists (active threads, zombies), counters and the excepthook.  Never take t->mu while
+**   list of active threads, the counters, the stack size and the excepthook.  Never take t->mu while
 **   holding G.mu or the other way round: they are independent leaves.
 */
-#include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +34,6 @@
 
 #include "lthreading.h"
 #include "lualib.h"
-
-#if defined(__linux__)
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 enum { NEW, STARTED, ENDED };
 #define APPLIED 1          /* proxy flag: the fields copied back were applied to this proxy */
@@ -63,8 +57,6 @@ struct lt_Thread {
   lt_Thread *next, *prev;              /* G.active */
 };
 
-typedef struct Zombie { pthread_t tid; struct Zombie *next; } Zombie;
-
 /* A refcounted buffer, so that a reader can decode it while a writer replaces it. */
 typedef struct Snapshot { atomic_int refs; lt_Buf *buf; } Snapshot;
 
@@ -76,15 +68,12 @@ typedef struct Hook { atomic_int refs; lt_Buf *buf; } Hook;
 
 static struct {
   pthread_mutex_t mu;
-  pthread_cond_t cv;                   /* signalled when a non-daemon thread finishes */
   lt_Thread active;                    /* list head (sentinel) */
-  Zombie *zombies;
   long counter, dummies;
-  int nondaemon;                       /* started non-daemon threads not yet finished */
   lt_Thread *main;
   size_t stacksize;
   Hook *hook;                          /* the installed excepthook, NULL: default */
-} G = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+} G = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static _Thread_local lt_Thread *T_current;
 static pthread_key_t dummy_key;
@@ -99,13 +88,6 @@ static const char K_TB = 0;            /* registry[&K_TB]: traceback of the last
 
 uintptr_t lt_thread_ident(void) { return (uintptr_t)pthread_self(); }
 
-static lua_Integer native_id(void) {
-#if defined(__linux__)
-  return (lua_Integer)syscall(SYS_gettid);
-#else
-  return (lua_Integer)(uintptr_t)pthread_self();
-#endif
-}
 
 static char *xstrdup(const char *s) {
   size_t n = strlen(s) + 1;
@@ -126,35 +108,6 @@ static void active_remove(lt_Thread *t) {  /* G.mu held */
     t->prev->next = t->next;
     t->next->prev = t->prev;
     t->next = t->prev = NULL;
-  }
-}
-
-/* Join the OS threads that finished.  Unless `block`, only those already gone (a spawn
-** must not wait for a thread that is still unwinding); process exit joins them all. */
-static void reap_zombies(int block) {
-  Zombie *z, *keep = NULL;
-  pthread_mutex_lock(&G.mu);
-  z = G.zombies;
-  G.zombies = NULL;
-  pthread_mutex_unlock(&G.mu);
-  while (z) {
-    Zombie *next = z->next;
-#if defined(__GLIBC__)
-    int done = (block ? pthread_join(z->tid, NULL) : pthread_tryjoin_np(z->tid, NULL)) == 0;
-#else
-    int done = pthread_join(z->tid, NULL) == 0;
-#endif
-    if (done) free(z);
-    else { z->next = keep; keep = z; }
-    z = next;
-  }
-  if (keep) {
-    Zombie *last = keep;
-    while (last->next) last = last->next;
-    pthread_mutex_lock(&G.mu);
-    last->next = G.zombies;
-    G.zombies = keep;
-    pthread_mutex_unlock(&G.mu);
   }
 }
 
@@ -195,7 +148,7 @@ static lt_Thread *new_current(const char *prefix, int kind) {
   thread_setup(t, name, kind == 2, kind);
   t->state = STARTED;
   t->ident = (lua_Integer)lt_thread_ident();
-  atomic_store(&t->native, native_id());
+  atomic_store(&t->native, lt_native_id());
   t->has_ident = 1;
   pthread_mutex_lock(&G.mu);
   active_add(t);
@@ -876,9 +829,6 @@ done:
 }
 
 static void thread_openlibs(lua_State *L);
-static void wait_nondaemon(void);
-
-
 /* The allocator of a thread given a memory_limit: counts its state's bytes. */
 typedef struct MemLimit { size_t used, limit; } MemLimit;
 
@@ -893,46 +843,39 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-static int state_panic(lua_State *L) {
-  const char *msg = lua_tostring(L, -1);
-  lua_writestringerror("lthreading: PANIC: unprotected error in a thread (%s)\n",
-                       msg ? msg : "error object is not a string");
-  return 0;
-}
-
 static void *thread_main(void *arg) {
   lt_Thread *t = (lt_Thread *)arg;
   lua_State *L;
   MemLimit ml;
-  int daemon, status;
-  size_t stack = (size_t)lt_stack_size();
+  int status;
   T_current = t;
-  if (stack > 0 && stack < 4 * 1024 * 1024) lt_depth_limit = (int)(stack / 512);
-  atomic_store(&t->native, native_id());   /* (no lock: the starter may be holding it) */
-  daemon = t->daemon;                      /* fixed since start(), which happened before */
+  atomic_store(&t->native, lt_native_id());
+  pthread_mutex_lock(&t->mu);        /* (start() stores the same, maybe after we ran) */
+  t->ident = (lua_Integer)lt_thread_ident();
+  t->has_ident = 1;
+  pthread_mutex_unlock(&t->mu);
   ml.used = ml.limit = 0;
-  if (t->memlimit) {
-    L = lua_newstate(limited_alloc, &ml);
-    if (L) lua_atpanic(L, state_panic);
-  } else L = luaL_newstate();
+  L = lt_newstate();                     /* often made ahead, by this worker while idle */
+  if (L != NULL && t->memlimit) {        /* count its bytes from now on */
+    int kb = lua_gc(L, LUA_GCCOUNT, 0), b = lua_gc(L, LUA_GCCOUNTB, 0);
+    ml.used = (size_t)kb * 1024 + (size_t)b;
+    lua_setallocf(L, limited_alloc, &ml);
+  }
   if (L == NULL) {
     static const char msg[] = "lthreading: cannot create a Lua state (out of memory)\n";
     write_stderr(msg, sizeof msg - 1);
     mark_ended(t, 0, NULL, NULL);
   } else {
-    thread_openlibs(L);
+    Outcome out;
     lua_pushcfunction(L, msgh);
     lua_pushcfunction(L, thread_body);
     lua_pushlightuserdata(L, t);
-    Outcome out;
     ml.limit = t->memlimit;          /* the run is limited; setup and error reporting not */
     status = lua_pcall(L, 1, LUA_MULTRET, 1);
     ml.limit = 0;
     lua_remove(L, 1);
     finish_thread(L, t, status, status == LUA_OK ? lua_gettop(L) : 1, &out);
-    /* Close first, so that join() returns to a thread that is all but gone: the joiner
-    ** then finds this OS thread exited (no second wait in pthread_join) and no finalizer
-    ** of this state runs after join(). */
+    /* Close first, so that no finalizer of this state runs after join() returned. */
     lua_close(L);
     mark_ended(t, out.ok, out.results, out.fields);
   }
@@ -947,54 +890,8 @@ static void *thread_main(void *arg) {
     lt_buf_free(paths);
   }
   lt_decref(&t->obj);
-  return daemon ? NULL : (void *)&G;      /* the trampoline counts non-daemon threads out */
-}
-
-typedef struct Spawn { void *(*fn)(void *); void *arg; } Spawn;
-
-/* Every OS thread lthreading starts runs through here: when fn returns, the thread puts
-** itself on the zombie list (the next spawn or process exit joins it), and, if fn said it
-** was a non-daemon thread, is counted out, waking an exit that waits for it. */
-static void *trampoline(void *p) {
-  Spawn sp = *(Spawn *)p;
-  Zombie *z;
-  void *r;
-  free(p);
-  r = sp.fn(sp.arg);
-  z = (Zombie *)malloc(sizeof *z);
-  pthread_mutex_lock(&G.mu);
-  if (z) { z->tid = pthread_self(); z->next = G.zombies; G.zombies = z; }
-  else pthread_detach(pthread_self());
-  if (r == (void *)&G) G.nondaemon--;
-  pthread_cond_broadcast(&G.cv);
-  pthread_mutex_unlock(&G.mu);
+  T_current = NULL;                      /* this OS thread may run another job next */
   return NULL;
-}
-
-/* Start an OS thread running fn(arg) with async signals blocked and the configured stack. */
-int lt_spawn(void *(*fn)(void *), void *arg, pthread_t *out) {
-  pthread_attr_t attr;
-  pthread_t tid;
-  sigset_t all, old;
-  int rc, stack;
-  Spawn *sp = (Spawn *)malloc(sizeof *sp);
-  if (sp == NULL) return ENOMEM;
-  sp->fn = fn;
-  sp->arg = arg;
-  reap_zombies(0);
-  pthread_attr_init(&attr);
-  stack = lt_stack_size();
-  if (stack > 0) pthread_attr_setstacksize(&attr, (size_t)stack);
-  sigfillset(&all);
-  sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGFPE);
-  sigdelset(&all, SIGILL); sigdelset(&all, SIGTRAP); sigdelset(&all, SIGABRT);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  rc = pthread_create(&tid, &attr, trampoline, sp);
-  if (rc != 0) free(sp);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
-  if (rc == 0 && out) *out = tid;
-  return rc;
 }
 
 static int t_start(lua_State *L) {
@@ -1060,13 +957,11 @@ static int t_start(lua_State *L) {
   lt_incref(&t->obj);                                           /* the new thread's */
   pthread_mutex_lock(&G.mu);
   active_add(t);
-  if (!daemon) G.nondaemon++;
   pthread_mutex_unlock(&G.mu);
-  rc = lt_spawn(thread_main, t, &tid);
+  rc = lt_spawn(thread_main, t, !daemon, &tid);
   if (rc != 0) {
     pthread_mutex_lock(&G.mu);
     active_remove(t);
-    if (!daemon) G.nondaemon--;
     pthread_mutex_unlock(&G.mu);
     pthread_mutex_lock(&t->mu);
     t->state = NEW;
@@ -1247,7 +1142,7 @@ static int f_get_ident(lua_State *L) {
 }
 
 static int f_get_native_id(lua_State *L) {
-  lua_pushinteger(L, native_id());
+  lua_pushinteger(L, lt_native_id());
   return 1;
 }
 
@@ -1326,15 +1221,7 @@ void lt_wait_nondaemon(void) {
   n = n_exit_hooks;
   pthread_mutex_unlock(&G.mu);
   for (i = 0; i < n; i++) exit_hooks[i]();
-  wait_nondaemon();
-}
-
-static void wait_nondaemon(void) {
-  int self = (T_current && T_current->kind == 0 && !T_current->daemon) ? 1 : 0;
-  pthread_mutex_lock(&G.mu);
-  while (G.nondaemon > self) pthread_cond_wait(&G.cv, &G.mu);
-  pthread_mutex_unlock(&G.mu);
-  if (!self) reap_zombies(1);
+  lt_exit_workers();
 }
 
 /* print(...) that writes each line with one call, so lines from threads never mix. */
@@ -1391,10 +1278,15 @@ void lt_push_thread_class(lua_State *L) {
   lt_setname(L, -1, "Thread");
 }
 
-lua_State *lt_newstate(void) {
+lua_State *lt_freshstate(void) {
   lua_State *L = luaL_newstate();
   if (L != NULL) thread_openlibs(L);   /* only memory errors possible: the panic handler */
   return L;
+}
+
+lua_State *lt_newstate(void) {
+  lua_State *L = lt_spare_state();
+  return L != NULL ? L : lt_freshstate();
 }
 
 lt_Thread *lt_adopt_current(const char *name, int daemon) {
@@ -1404,7 +1296,7 @@ lt_Thread *lt_adopt_current(const char *name, int daemon) {
   thread_setup(t, name, daemon, 0);
   t->state = STARTED;
   t->ident = (lua_Integer)lt_thread_ident();
-  atomic_store(&t->native, native_id());
+  atomic_store(&t->native, lt_native_id());
   t->has_ident = 1;
   pthread_mutex_lock(&G.mu);
   active_add(t);

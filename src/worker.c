@@ -1,0 +1,291 @@
+/*
+** worker.c -- the OS threads under lthreading's Threads and pool workers.
+**
+** lt_spawn(fn, arg, nondaemon) runs fn(arg) on an OS thread that has asynchronous signals
+** blocked and the configured stack size.  When fn returns, that OS thread does not exit
+** at once: it waits, idle, up to IDLE_SECONDS for the next lt_spawn (at most IDLE_MAX
+** threads wait), which then costs one wake-up instead of creating and ending an OS thread.
+** A worker whose last job made a Lua state (lt_newstate) prepares the next one while it
+** waits (lt_spare_state), so a new Thread's state is built while its starter is still
+** busy.  Python allows the reuse: idents and native ids may be recycled once a thread has
+** ended; every per-thread value of lthreading (T_current, the marshal depth limit) is set
+** again for each job.
+**
+** An OS thread that does exit (idle too long, too many idle, or the process is ending)
+** puts itself on the zombie list: the next lt_spawn joins those already gone, process exit
+** joins them all.  Non-daemon jobs are counted: lt_exit_workers waits for them, then stops
+** the idle workers and joins them, so that nothing is left running or allocated.
+**
+** LOCKING
+**   W.mu protects the idle and zombie lists, the counters and `closing`; it is a leaf (no
+**   other lock is taken under it).  A worker's `go` word is its mailbox: lt_spawn takes it
+**   off the idle list under W.mu, writes fn/arg/counted, then stores go = RUN and wakes it
+**   if parked (Dekker on go/parked, both seq_cst); lt_exit_workers stores go = QUIT.
+*/
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "lthreading.h"
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#define IDLE_MAX      8          /* idle OS threads kept for reuse (LTHREADING_IDLE_THREADS) */
+#define IDLE_SECONDS  2.0        /* how long one waits for a job before it exits */
+
+enum { IDLE, RUN, QUIT };
+
+typedef struct Worker {
+  atomic_int go;                 /* IDLE, RUN (fn/arg hold a job), QUIT */
+  atomic_int parked;             /* 1 while it sleeps, or is about to, on go */
+  void *(*fn)(void *);
+  void *arg;
+  int counted;                   /* the job is non-daemon: counted in W.nondaemon */
+  int listed;                    /* on W.idle (W.mu) */
+  int wants_spare;               /* a job took a state from lt_newstate: keep one ready */
+  size_t stack;                  /* its stack size, 0: the system's default */
+  lua_Integer native;            /* its gettid() */
+  lua_State *spare;              /* a fresh state for the next job, or NULL */
+  pthread_t tid;                 /* written by the worker itself, read after W.mu */
+  struct Worker *next;           /* W.idle or W.zombies */
+} Worker;
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;             /* broadcast when a non-daemon job ends */
+  Worker *idle, *zombies;
+  int nidle, nondaemon, closing;
+} W = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0 };
+
+static _Thread_local Worker *T_worker;
+
+/* The most idle OS threads to keep: IDLE_MAX, or $LTHREADING_IDLE_THREADS (0 turns reuse
+** off: every job gets a new OS thread), read once. */
+static int idle_max = IDLE_MAX;
+static pthread_once_t idle_once = PTHREAD_ONCE_INIT;
+
+static void read_idle_max(void) {
+  const char *v = getenv("LTHREADING_IDLE_THREADS");
+  char *end;
+  long n;
+  if (v == NULL || *v == '\0') return;
+  n = strtol(v, &end, 10);
+  if (*end == '\0' && n >= 0 && n <= 1024) idle_max = (int)n;
+}
+
+static lua_Integer sys_native_id(void) {
+#if defined(__linux__)
+  return (lua_Integer)syscall(SYS_gettid);
+#else
+  return (lua_Integer)(uintptr_t)pthread_self();
+#endif
+}
+
+lua_Integer lt_native_id(void) {
+  return T_worker ? T_worker->native : sys_native_id();
+}
+
+lua_State *lt_spare_state(void) {
+  Worker *w = T_worker;
+  lua_State *L;
+  if (w == NULL) return NULL;
+  w->wants_spare = 1;
+  L = w->spare;
+  w->spare = NULL;
+  return L;
+}
+
+/* Join the workers that exited.  Unless `block`, only those already gone (a spawn must not
+** wait for a thread that is still unwinding); process exit joins them all. */
+static void reap_zombies(int block) {
+  Worker *z, *keep = NULL;
+  pthread_mutex_lock(&W.mu);
+  z = W.zombies;
+  W.zombies = NULL;
+  pthread_mutex_unlock(&W.mu);
+  while (z) {
+    Worker *next = z->next;
+#if defined(__GLIBC__)
+    int done = (block ? pthread_join(z->tid, NULL) : pthread_tryjoin_np(z->tid, NULL)) == 0;
+#else
+    int done = pthread_join(z->tid, NULL) == 0;
+#endif
+    if (done) free(z);
+    else { z->next = keep; keep = z; }
+    z = next;
+  }
+  if (keep) {
+    Worker *last = keep;
+    while (last->next) last = last->next;
+    pthread_mutex_lock(&W.mu);
+    last->next = W.zombies;
+    W.zombies = keep;
+    pthread_mutex_unlock(&W.mu);
+  }
+}
+
+/* Wait for the next job; 0 when the worker is to exit (as a zombie, or told to QUIT). */
+static int wait_job(Worker *w, int *zombie) {
+  double deadline = lt_now() + IDLE_SECONDS;
+  int go;
+  *zombie = 0;
+  while ((go = atomic_load(&w->go)) == IDLE) {
+    int timedout;
+    atomic_store(&w->parked, 1);
+    timedout = atomic_load(&w->go) == IDLE && lt_park(&w->go, IDLE, deadline) < 0;
+    atomic_store(&w->parked, 0);
+    if (!timedout) continue;
+    pthread_mutex_lock(&W.mu);
+    if (w->listed) {                    /* nobody took it: leave the list and exit */
+      Worker **pp = &W.idle;
+      while (*pp != w) pp = &(*pp)->next;
+      *pp = w->next;
+      w->listed = 0;
+      W.nidle--;
+      w->next = W.zombies;
+      W.zombies = w;
+      *zombie = 1;
+    }
+    pthread_mutex_unlock(&W.mu);
+    if (*zombie) return 0;
+    deadline = LT_FOREVER;              /* taken just now: its job (or QUIT) is coming */
+  }
+  return go == RUN;
+}
+
+static void *worker_main(void *p) {
+  Worker *w = (Worker *)p;
+  int zombie = 0;
+  T_worker = w;
+  w->tid = pthread_self();
+  w->native = sys_native_id();
+  if (w->stack > 0 && w->stack < 4 * 1024 * 1024) lt_depth_limit = (int)(w->stack / 512);
+  do {
+    w->fn(w->arg);
+    pthread_mutex_lock(&W.mu);
+    if (w->counted) {
+      W.nondaemon--;
+      pthread_cond_broadcast(&W.cv);
+    }
+    if (W.closing || W.nidle >= idle_max) {
+      w->next = W.zombies;
+      W.zombies = w;
+      zombie = 1;
+    } else {
+      atomic_store(&w->go, IDLE);
+      w->listed = 1;
+      w->next = W.idle;
+      W.idle = w;
+      W.nidle++;
+    }
+    pthread_mutex_unlock(&W.mu);
+    if (zombie) break;
+    if (w->wants_spare && w->spare == NULL) w->spare = lt_freshstate();
+  } while (wait_job(w, &zombie));
+  if (w->spare) lua_close(w->spare);
+  w->spare = NULL;
+  return NULL;
+}
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#define HAVE_ATTR_SIGMASK 1        /* the new thread's mask set by pthread_create itself */
+#endif
+
+static int create_worker(Worker *w, pthread_t *tid) {
+  pthread_attr_t attr;
+  sigset_t all;
+  int rc;
+  pthread_attr_init(&attr);
+  if (w->stack > 0) pthread_attr_setstacksize(&attr, w->stack);
+  sigfillset(&all);                /* asynchronous signals go to the main thread */
+  sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGILL); sigdelset(&all, SIGTRAP); sigdelset(&all, SIGABRT);
+#if defined(HAVE_ATTR_SIGMASK)
+  if (pthread_attr_setsigmask_np(&attr, &all) == 0)
+    rc = pthread_create(tid, &attr, worker_main, w);
+  else
+#endif
+  {
+    sigset_t old;
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(tid, &attr, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  pthread_attr_destroy(&attr);
+  return rc;
+}
+
+int lt_spawn(void *(*fn)(void *), void *arg, int nondaemon, pthread_t *out) {
+  size_t stack = (size_t)lt_stack_size();
+  Worker *w, **pp;
+  pthread_t tid;
+  int rc;
+  pthread_once(&idle_once, read_idle_max);
+  reap_zombies(0);
+  pthread_mutex_lock(&W.mu);
+  for (pp = &W.idle; (w = *pp) != NULL; pp = &w->next)
+    if (w->stack == stack) {
+      *pp = w->next;
+      w->listed = 0;
+      W.nidle--;
+      break;
+    }
+  if (nondaemon) W.nondaemon++;
+  pthread_mutex_unlock(&W.mu);
+  if (w != NULL) {                      /* an idle worker: hand it the job */
+    w->fn = fn;
+    w->arg = arg;
+    w->counted = nondaemon;
+    atomic_store(&w->go, RUN);
+    if (atomic_load(&w->parked)) lt_unpark(&w->go, 1);
+    if (out) *out = w->tid;
+    return 0;
+  }
+  w = (Worker *)calloc(1, sizeof *w);
+  rc = w == NULL ? ENOMEM : 0;
+  if (w != NULL) {
+    atomic_init(&w->go, RUN);
+    atomic_init(&w->parked, 0);
+    w->fn = fn;
+    w->arg = arg;
+    w->counted = nondaemon;
+    w->stack = stack;
+    rc = create_worker(w, &tid);
+    if (rc != 0) free(w);
+  }
+  if (rc != 0) {
+    if (nondaemon) {
+      pthread_mutex_lock(&W.mu);
+      W.nondaemon--;
+      pthread_mutex_unlock(&W.mu);
+    }
+    return rc;
+  }
+  if (out) *out = tid;          /* (w->tid is the worker's to write: it may already run) */
+  return 0;
+}
+
+void lt_exit_workers(void) {
+  int self = T_worker != NULL && T_worker->counted;   /* exit called from such a job */
+  Worker *idle, *w;
+  pthread_mutex_lock(&W.mu);
+  while (W.nondaemon > self) pthread_cond_wait(&W.cv, &W.mu);
+  W.closing = 1;
+  idle = W.idle;
+  W.idle = NULL;
+  W.nidle = 0;
+  for (w = idle; w != NULL; w = w->next) w->listed = 0;
+  pthread_mutex_unlock(&W.mu);
+  while (idle != NULL) {
+    w = idle;
+    idle = w->next;
+    atomic_store(&w->go, QUIT);
+    lt_unpark(&w->go, 1);
+    pthread_join(w->tid, NULL);
+    free(w);
+  }
+  if (!self) reap_zombies(1);
+}
