@@ -165,4 +165,39 @@ describe("OS thread reuse", function()
     assert.equal("bye\n", r2.out)
     assert.is_true(secs < 4, "exit took " .. secs .. " s")
   end)
+
+  it("starts Threads in the child of a fork() (the parent's idle threads are not there)",
+     function()
+    local host = os.getenv("LT_FOREIGN") or "build/foreign_thread"   -- a C host with fork()
+    local f = io.open(host, "rb")
+    if not f then pending(host .. " not built (run through make test)") return end
+    f:close()
+    local chunk = [[
+      local th = require "lthreading"
+      for i = 1, 3 do local t = th.Thread(function() end); t:start(); t:join(5) end
+      th.sleep(0.05)                           -- the parent now has idle OS threads
+      local pid = fork()
+      if pid == 0 then
+        local t = th.Thread(function(x) return x * 3 end, 14)
+        t:start()
+        local ok = t:join(5)
+        io.stdout:write("child ", tostring(ok), " ", tostring(ok and t:result()), "\n")
+        io.stdout:flush()
+        os.exit(ok and 0 or 3)
+      end
+      local t = th.Thread(function() return "parent fine" end)
+      t:start()
+      print(t:join(5) and t:result(), "child exit", wait(pid))
+    ]]
+    -- (under make tsan: TSan refuses threads after a multi-threaded fork unless told)
+    local tsan = os.getenv("TSAN_OPTIONS")
+    local env = tsan and ("TSAN_OPTIONS='" .. tsan .. " die_after_fork=0' ") or ""
+    local p = io.popen(env .. "LUA_CPATH_5_4='" .. (os.getenv("LUA_CPATH_5_4") or "./?.so;;")
+      .. "' timeout 20 " .. host .. " --main '" .. chunk:gsub("'", "'\\''") .. "' 2>&1; echo EXIT:$?")
+    local out = p:read("a")
+    p:close()
+    assert.matches("child true 42", out, 1, true)
+    assert.matches("parent fine\tchild exit\t0", out, 1, true)
+    assert.matches("EXIT:0", out, 1, true)
+  end)
 end)

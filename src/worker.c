@@ -65,15 +65,26 @@ static _Thread_local Worker *T_worker;
 /* The most idle OS threads to keep: IDLE_MAX, or $LTHREADING_IDLE_THREADS (0 turns reuse
 ** off: every job gets a new OS thread), read once. */
 static int idle_max = IDLE_MAX;
-static pthread_once_t idle_once = PTHREAD_ONCE_INIT;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-static void read_idle_max(void) {
+/* In the child of a fork() only the forking thread exists: forget the others (their
+** memory is left as it is), so that a spawn there makes a new thread. */
+static void after_fork_child(void) {
+  pthread_mutex_init(&W.mu, NULL);
+  pthread_cond_init(&W.cv, NULL);
+  W.idle = W.zombies = NULL;
+  W.nidle = 0;
+  W.nondaemon = T_worker != NULL && T_worker->counted ? 1 : 0;
+}
+
+static void worker_init(void) {
   const char *v = getenv("LTHREADING_IDLE_THREADS");
-  char *end;
-  long n;
-  if (v == NULL || *v == '\0') return;
-  n = strtol(v, &end, 10);
-  if (*end == '\0' && n >= 0 && n <= 1024) idle_max = (int)n;
+  pthread_atfork(NULL, NULL, after_fork_child);
+  if (v != NULL && *v != '\0') {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end == '\0' && n >= 0 && n <= 1024) idle_max = (int)n;
+  }
 }
 
 static lua_Integer sys_native_id(void) {
@@ -223,7 +234,7 @@ int lt_spawn(void *(*fn)(void *), void *arg, int nondaemon, pthread_t *out) {
   Worker *w, **pp;
   pthread_t tid;
   int rc;
-  pthread_once(&idle_once, read_idle_max);
+  pthread_once(&init_once, worker_init);
   reap_zombies(0);
   pthread_mutex_lock(&W.mu);
   for (pp = &W.idle; (w = *pp) != NULL; pp = &w->next)
