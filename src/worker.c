@@ -19,8 +19,11 @@
 ** LOCKING
 **   W.mu protects the idle and zombie lists, the counters and `closing`; it is a leaf (no
 **   other lock is taken under it).  A worker's `go` word is its mailbox: lt_spawn takes it
-**   off the idle list under W.mu, writes fn/arg/counted, then stores go = RUN and wakes it
-**   if parked (Dekker on go/parked, both seq_cst); lt_exit_workers stores go = QUIT.
+**   off the idle list under W.mu, reads its tid, writes fn/arg/counted, then swaps go to
+**   RUN and, if the old word had PARKED (the worker sleeps on it), wakes it.  After the
+**   swap the spawner reads nothing of the worker: it may already have run the job, ended
+**   and been freed (the futex wake is a system call on the address, harmless then: every
+**   waiter of lthreading re-checks its condition).  lt_exit_workers swaps go to QUIT.
 */
 #include <errno.h>
 #include <signal.h>
@@ -36,11 +39,10 @@
 #define IDLE_MAX      8          /* idle OS threads kept for reuse (LTHREADING_IDLE_THREADS) */
 #define IDLE_SECONDS  2.0        /* how long one waits for a job before it exits */
 
-enum { IDLE, RUN, QUIT };
+enum { IDLE, RUN, QUIT, PARKED = 4 };
 
 typedef struct Worker {
-  atomic_int go;                 /* IDLE, RUN (fn/arg hold a job), QUIT */
-  atomic_int parked;             /* 1 while it sleeps, or is about to, on go */
+  atomic_int go;                 /* IDLE, RUN (fn/arg hold a job), QUIT; | PARKED */
   void *(*fn)(void *);
   void *arg;
   int counted;                   /* the job is non-daemon: counted in W.nondaemon */
@@ -143,12 +145,11 @@ static int wait_job(Worker *w, int *zombie) {
   double deadline = lt_now() + IDLE_SECONDS;
   int go;
   *zombie = 0;
-  while ((go = atomic_load(&w->go)) == IDLE) {
-    int timedout;
-    atomic_store(&w->parked, 1);
-    timedout = atomic_load(&w->go) == IDLE && lt_park(&w->go, IDLE, deadline) < 0;
-    atomic_store(&w->parked, 0);
-    if (!timedout) continue;
+  while (((go = atomic_load(&w->go)) & ~PARKED) == IDLE) {
+    if (go != (IDLE | PARKED) && !atomic_compare_exchange_strong(&w->go, &go, IDLE | PARKED))
+      continue;                         /* a job came meanwhile */
+    if (lt_park(&w->go, IDLE | PARKED, deadline) == 0) continue;
+    /* timed out */
     pthread_mutex_lock(&W.mu);
     if (w->listed) {                    /* nobody took it: leave the list and exit */
       Worker **pp = &W.idle;
@@ -164,7 +165,7 @@ static int wait_job(Worker *w, int *zombie) {
     if (*zombie) return 0;
     deadline = LT_FOREVER;              /* taken just now: its job (or QUIT) is coming */
   }
-  return go == RUN;
+  return (go & ~PARKED) == RUN;
 }
 
 static void *worker_main(void *p) {
@@ -247,19 +248,17 @@ int lt_spawn(void *(*fn)(void *), void *arg, int nondaemon, pthread_t *out) {
   if (nondaemon) W.nondaemon++;
   pthread_mutex_unlock(&W.mu);
   if (w != NULL) {                      /* an idle worker: hand it the job */
+    if (out) *out = w->tid;
     w->fn = fn;
     w->arg = arg;
     w->counted = nondaemon;
-    atomic_store(&w->go, RUN);
-    if (atomic_load(&w->parked)) lt_unpark(&w->go, 1);
-    if (out) *out = w->tid;
+    if (atomic_exchange(&w->go, RUN) & PARKED) lt_unpark(&w->go, 1);   /* w is gone for us */
     return 0;
   }
   w = (Worker *)calloc(1, sizeof *w);
   rc = w == NULL ? ENOMEM : 0;
   if (w != NULL) {
     atomic_init(&w->go, RUN);
-    atomic_init(&w->parked, 0);
     w->fn = fn;
     w->arg = arg;
     w->counted = nondaemon;
@@ -293,8 +292,7 @@ void lt_exit_workers(void) {
   while (idle != NULL) {
     w = idle;
     idle = w->next;
-    atomic_store(&w->go, QUIT);
-    lt_unpark(&w->go, 1);
+    if (atomic_exchange(&w->go, QUIT) & PARKED) lt_unpark(&w->go, 1);
     pthread_join(w->tid, NULL);
     free(w);
   }
