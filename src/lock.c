@@ -47,7 +47,7 @@ int lt_rawlock_acquire(lt_RawLock *l, int blocking, double deadline) {
   if (!blocking) return 0;
   if (raw_spin(l, deadline)) return 1;
   while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0) {
-    if (lt_park(&l->word, 2, deadline) < 0) {
+    if (lt_park_spun(&l->word, 2, deadline, &l->spin, 0) < 0) {
       /* timed out: one last try, then give up (a stray 2 only costs a spare wake-up) */
       expect = 0;
       return atomic_compare_exchange_strong_explicit(&l->word, &expect, 2,

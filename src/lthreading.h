@@ -92,6 +92,11 @@ void   lt_cpu_relax(void);
 ** maximum) and never past the deadline.  1 if the word changed.  The budget doubles when a
 ** spin pays off and halves when it does not (the other side sleeps or shares our core). */
 int    lt_spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget);
+/* lt_park after such a spin: when woken (not timed out) sooner than the longest spin
+** (max_ns; 0: lt_spin_changed's), spinning would have caught the change, so the budget
+** doubles -- else a hand-off a little slower than the budget keeps both sides parking. */
+int    lt_park_spun(atomic_int *word, int expected, double deadline, atomic_int *budget,
+                    int max_ns);
 
 /* ================================================================= OBJECTS (object.c) */
 typedef struct lt_Object lt_Object;

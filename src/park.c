@@ -76,7 +76,8 @@ void lt_cpu_relax(void) {
 ** deadline; returns 1 when the word changed.  The budget adapts: it doubles after a spin
 ** that saw the change (the other side is running: spinning pays) and halves after one that
 ** did not (the other side is asleep or shares our core: spinning only burns CPU), between
-** SPIN_MIN_NS and SPIN_MAX_NS.  A racy update of the budget only loses one adjustment.
+** SPIN_MIN_NS and SPIN_MAX_NS; lt_park_spun also doubles it after a park that a longer
+** spin would have avoided.  A racy update of the budget only loses one adjustment.
 */
 int lt_spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget) {
   int ns = atomic_load_explicit(budget, memory_order_relaxed), i;
@@ -101,6 +102,21 @@ int lt_spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget) {
   if (ns > SPIN_MIN_NS)
     atomic_store_explicit(budget, ns / 2 > SPIN_MIN_NS ? ns / 2 : SPIN_MIN_NS,
                           memory_order_relaxed);
+  return 0;
+}
+
+static void spin_grow(atomic_int *budget, int max_ns) {
+  int ns = atomic_load_explicit(budget, memory_order_relaxed);
+  if (ns > 0 && ns < max_ns)
+    atomic_store_explicit(budget, ns * 2 < max_ns ? ns * 2 : max_ns, memory_order_relaxed);
+}
+
+int lt_park_spun(atomic_int *word, int expected, double deadline, atomic_int *budget,
+                 int max_ns) {
+  double t0 = lt_now();
+  if (lt_park(word, expected, deadline) < 0) return -1;
+  if (max_ns <= 0) max_ns = SPIN_MAX_NS;
+  if (lt_now() - t0 < max_ns * 1e-9) spin_grow(budget, max_ns);
   return 0;
 }
 

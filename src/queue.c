@@ -611,23 +611,13 @@ static void after_take(Queue *q) {
     signal1(&q->getters, &q->get_sig, &q->get_word);
 }
 
-/* A park ended soon after it began: a longer spin would have avoided it. */
-static void grow_budget(Queue *q, int want_items) {
-  atomic_int *budget = want_items ? &q->get_spin : &q->put_spin;
-  int ns = atomic_load_explicit(budget, memory_order_relaxed);
-  if (ns < LT_QSPIN_MAX_NS)
-    atomic_store_explicit(budget, ns * 2 < LT_QSPIN_MAX_NS ? ns * 2 : LT_QSPIN_MAX_NS,
-                          memory_order_relaxed);
-}
-
 /*
 ** Spin outside the locks until there are items (want_items) or room, or shutdown, within
-** the side's spin budget and never past the deadline.  The budget adapts as in sync.c: it
-** doubles after a spin that saw the change (the other side runs on another core: spinning
-** pays) and halves after one that did not (the other side sleeps, or shares our core:
-** spinning only delays it); and, unlike there, it also doubles after a park that ended
-** within LT_QSPIN_MAX_NS (see wait_for), else a queue hand-off, slower than the shortest
-** spin, would keep both sides parking for good.  After LT_QSPIN_TIGHT quick polls (a
+** the side's spin budget and never past the deadline.  The budget adapts as
+** lt_spin_changed's: it doubles after a spin that saw the change (the other side runs on
+** another core: spinning pays) and halves after one that did not (the other side sleeps,
+** or shares our core: spinning only delays it); and it doubles after a park that ended
+** within LT_QSPIN_MAX_NS (lt_park_spun in wait_for).  After LT_QSPIN_TIGHT quick polls (a
 ** hand-off between two running threads), the waiter yields between polls: if the thread
 ** it waits for shares its core (a loaded machine), that thread runs instead of being
 ** starved by the spin.
@@ -698,11 +688,9 @@ static int wait_for(Queue *q, int want_items, int block, double deadline) {
       continue;
     }
     unlock(l);
-    {
-      double t0 = lt_now();
-      if (lt_park(word, seen, deadline) < 0) timedout = 1;
-      else if (lt_now() - t0 < LT_QSPIN_MAX_NS * 1e-9) grow_budget(q, want_items);
-    }
+    if (lt_park_spun(word, seen, deadline, want_items ? &q->get_spin : &q->put_spin,
+                     LT_QSPIN_MAX_NS) < 0)
+      timedout = 1;
     atomic_fetch_sub(nwait, 1);
     atomic_store(want_items ? &q->get_sig : &q->put_sig, 0);
     lock(l);

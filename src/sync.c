@@ -115,7 +115,7 @@ static int cond_wait_(lt_Cond *c, double deadline) {
     int expect = 0;
     if (atomic_compare_exchange_strong(&w.word, &expect, 2)) {
       while (atomic_load(&w.word) == 2)
-        if (lt_park(&w.word, 2, deadline) < 0) break;
+        if (lt_park_spun(&w.word, 2, deadline, &c->spin, 0) < 0) break;
     }
   }
   notified = atomic_load(&w.word) == 1;
@@ -281,7 +281,7 @@ static int sem_acquire_slow(lt_Sem *s, double timeout) {
   atomic_fetch_add(&s->nwait, 1);
   for (;;) {
     if (sem_trydec(s)) { got = 1; break; }
-    if (lt_park(&s->value, 0, deadline) < 0) { got = sem_trydec(s); break; }
+    if (lt_park_spun(&s->value, 0, deadline, &s->spin, 0) < 0) { got = sem_trydec(s); break; }
   }
   atomic_fetch_sub(&s->nwait, 1);
   return got;
@@ -392,7 +392,10 @@ static int event_wait_(lt_Event *e, double timeout) {
   atomic_fetch_add(&e->nwait, 1);
   for (;;) {
     if (atomic_load(&e->state) != s) { got = 1; break; }
-    if (lt_park(&e->state, s, deadline) < 0) { got = atomic_load(&e->state) != s; break; }
+    if (lt_park_spun(&e->state, s, deadline, &e->spin, 0) < 0) {
+      got = atomic_load(&e->state) != s;
+      break;
+    }
   }
   atomic_fetch_sub(&e->nwait, 1);
   return got;
