@@ -143,6 +143,27 @@ describe("OS thread reuse", function()
     end
   end)
 
+  it("serves several threads starting and joining threads at once", function()
+    local starters = {}
+    for k = 1, 4 do
+      starters[k] = H.spawn(function(id)
+        local th = require "lthreading"
+        local sum = 0
+        for i = 1, 150 do
+          local t = th.Thread(function(a, b) return a * 1000 + b end, id, i)
+          t:start()
+          if not t:join(10) then return "join timed out" end
+          sum = sum + t:result()
+        end
+        return sum
+      end, k)
+    end
+    for k = 1, 4 do
+      H.join(starters[k], 60)
+      assert.equal(k * 1000 * 150 + 150 * 151 // 2, starters[k]:result())
+    end
+  end)
+
   it("ends the process promptly with idle OS threads, from main or from a thread", function()
     local r = H.lua([[
       local th = require "lthreading"
