@@ -506,11 +506,10 @@ static void *worker_main(void *arg) {
   lua_State *L;
   Task *t;
   char name[64];
-  int index, stack = lt_stack_size();
+  int index;
   clock_(c);
   index = c->next_worker++;
   cunlock(c);
-  if (stack > 0 && stack < 4 * 1024 * 1024) lt_depth_limit = stack / 512;
   T_core = c;
   snprintf(name, sizeof name, "ThreadPoolExecutor-%d_%d", c->id, index);
   lt_adopt_current(name, 0);   /* non-daemon, as Python's workers; the pool joins them at exit */

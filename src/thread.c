@@ -23,8 +23,8 @@
 ** LOCKING
 **   t->mu protects the mutable fields of one lt_Thread (state, name, results, ...); `ended`,
 **   `joiners` and `native` are atomics read without it.  G.mu protects the process-wide
-**   list of active threads, the counters, the stack size and the excepthook.  Never take t->mu while
-**   holding G.mu or the other way round: they are independent leaves.
+**   list of active threads, the counters, the stack size and the excepthook.  Never take
+**   t->mu while holding G.mu or the other way round: they are independent leaves.
 */
 #include <limits.h>
 #include <stdio.h>
@@ -78,7 +78,6 @@ static struct {
 static _Thread_local lt_Thread *T_current;
 static pthread_key_t dummy_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-extern _Thread_local int lt_depth_limit;
 
 static const char K_SELF = 0;          /* registry[&K_SELF]: this thread's own proxy */
 static const char K_TB = 0;            /* registry[&K_TB]: traceback of the last error */
@@ -87,7 +86,6 @@ static const char K_TB = 0;            /* registry[&K_TB]: traceback of the last
 
 
 uintptr_t lt_thread_ident(void) { return (uintptr_t)pthread_self(); }
-
 
 static char *xstrdup(const char *s) {
   size_t n = strlen(s) + 1;
@@ -829,6 +827,7 @@ done:
 }
 
 static void thread_openlibs(lua_State *L);
+
 /* The allocator of a thread given a memory_limit: counts its state's bytes. */
 typedef struct MemLimit { size_t used, limit; } MemLimit;
 
