@@ -140,11 +140,16 @@ static void reap_zombies(int block) {
   }
 }
 
-/* Wait for the next job; 0 when the worker is to exit (as a zombie, or told to QUIT). */
-static int wait_job(Worker *w, int *zombie) {
+static void zombie_add(Worker *w) {     /* W.mu held: it is exiting; a reaper joins it */
+  w->next = W.zombies;
+  W.zombies = w;
+}
+
+/* Wait for the next job; 0 when the worker is to exit (idle too long: it left the list
+** for the zombie list; or told to QUIT). */
+static int wait_job(Worker *w) {
   double deadline = lt_now() + IDLE_SECONDS;
-  int go;
-  *zombie = 0;
+  int go, gone = 0;
   while (((go = atomic_load(&w->go)) & ~PARKED) == IDLE) {
     if (go != (IDLE | PARKED) && !atomic_compare_exchange_strong(&w->go, &go, IDLE | PARKED))
       continue;                         /* a job came meanwhile */
@@ -157,12 +162,11 @@ static int wait_job(Worker *w, int *zombie) {
       *pp = w->next;
       w->listed = 0;
       W.nidle--;
-      w->next = W.zombies;
-      W.zombies = w;
-      *zombie = 1;
+      zombie_add(w);
+      gone = 1;
     }
     pthread_mutex_unlock(&W.mu);
-    if (*zombie) return 0;
+    if (gone) return 0;
     deadline = LT_FOREVER;              /* taken just now: its job (or QUIT) is coming */
   }
   return (go & ~PARKED) == RUN;
@@ -183,8 +187,7 @@ static void *worker_main(void *p) {
       pthread_cond_broadcast(&W.cv);
     }
     if (W.closing || W.nidle >= idle_max) {
-      w->next = W.zombies;
-      W.zombies = w;
+      zombie_add(w);
       zombie = 1;
     } else {
       atomic_store(&w->go, IDLE);
@@ -196,7 +199,7 @@ static void *worker_main(void *p) {
     pthread_mutex_unlock(&W.mu);
     if (zombie) break;
     if (w->wants_spare && w->spare == NULL) w->spare = lt_freshstate();
-  } while (wait_job(w, &zombie));
+  } while (wait_job(w));
   if (w->spare) lua_close(w->spare);
   w->spare = NULL;
   return NULL;
@@ -255,16 +258,14 @@ int lt_spawn(void *(*fn)(void *), void *arg, int nondaemon, pthread_t *out) {
     if (atomic_exchange(&w->go, RUN) & PARKED) lt_unpark(&w->go, 1);   /* w is gone for us */
     return 0;
   }
-  w = (Worker *)calloc(1, sizeof *w);
-  rc = w == NULL ? ENOMEM : 0;
-  if (w != NULL) {
+  rc = ENOMEM;                          /* else a new OS thread */
+  if ((w = (Worker *)calloc(1, sizeof *w)) != NULL) {
     atomic_init(&w->go, RUN);
     w->fn = fn;
     w->arg = arg;
     w->counted = nondaemon;
     w->stack = stack;
-    rc = create_worker(w, &tid);
-    if (rc != 0) free(w);
+    if ((rc = create_worker(w, &tid)) != 0) free(w);
   }
   if (rc != 0) {
     if (nondaemon) {
