@@ -10,8 +10,7 @@
 ---@class threading
 ---@field TIMEOUT_MAX number The largest timeout accepted, in seconds.
 ---@field _VERSION string The module's version, e.g. "0.2.0".
----Called in a thread that ended with an error; assigning it installs the hook for every thread.
----@field excepthook fun(args: threading.ExceptHookArgs)
+---@field excepthook fun(args: threading.ExceptHookArgs) Runs in a failing thread; assigning sets it for all.
 local threading = {}
 
 ------------------------------------------------------------------------ error values
