@@ -265,15 +265,17 @@ static Blob *key_prepare(lua_State *L, const KeyRef *k) {
   return b;
 }
 
-/* Fill the stored key (under the lock: no raise).  Takes over *kb when used. */
-static void key_store(Cell *c, const KeyRef *k, Blob **kb) {
+/* Fill the stored key (under the lock: no raise).  Takes over *kb when used.  An object key
+** holds a reference -- except the Shared itself as its own key (s[s] = v), which would be a
+** reference cycle: see key_drop. */
+static void key_store(Cell *c, const KeyRef *k, Blob **kb, const lt_Object *owner) {
   c->tag = (unsigned char)k->tag;
   switch (k->tag) {
     case K_INT: c->v.i = k->i; break;
     case K_FLT: c->v.n = k->n; break;
     case K_SSTR: c->len = (unsigned char)k->len; memcpy(CSTR(c), k->s, k->len); break;
     case K_LSTR: c->v.b = *kb; *kb = NULL; break;
-    case K_OBJ: c->v.o = k->o; lt_incref(k->o); break;
+    case K_OBJ: c->v.o = k->o; if (k->o != owner) lt_incref(k->o); break;
     default: break;
   }
 }
@@ -299,6 +301,11 @@ static void key_release(Cell *c) {
   if (c->tag == K_LSTR) blob_release(c->v.b);
   else if (c->tag == K_OBJ) lt_decref(c->v.o);
   c->tag = K_EMPTY;
+}
+/* Drop a key that was stored in s's map (never under the lock: may destroy an object). */
+static void key_drop(Cell *c, const lt_Object *owner) {
+  if (c->tag == K_OBJ && c->v.o == owner) c->tag = K_EMPTY;
+  else key_release(c);
 }
 static void val_retain(const Cell *c) { if (c->tag == V_BLOB) blob_retain(c->v.b); }
 static void val_release(Cell *c) {
@@ -385,7 +392,7 @@ static void shared_destroy(lt_Object *o) {
   size_t i;
   for (i = 0; i < s->cap; i++)
     if (s->slots[i].key.tag != K_EMPTY) {
-      key_release(&s->slots[i].key);
+      key_drop(&s->slots[i].key, &s->obj);
       val_release(&s->slots[i].val);
     }
   free(s->slots);
@@ -453,7 +460,7 @@ static Entry *insert(Shared *s, const KeyRef *k, Blob **kb) {
   size_t mask = s->cap - 1, i;
   for (i = (size_t)k->hash & mask; s->slots[i].key.tag != K_EMPTY; i = (i + 1) & mask) {}
   s->slots[i].hash = k->hash;
-  key_store(&s->slots[i].key, k, kb);
+  key_store(&s->slots[i].key, k, kb, &s->obj);
   s->count++;
   return &s->slots[i];
 }
@@ -540,7 +547,7 @@ static void do_set(lua_State *L, Shared *s, int kidx, int vidx) {
     if (oom) val_release(&newv);
   }
   blob_release(kb);
-  key_release(&oldk);
+  key_drop(&oldk, &s->obj);
   val_release(&oldv);
   if (oom) luaL_error(L, "not enough memory");
 }
@@ -594,9 +601,14 @@ static int s_incr(lua_State *L) {
   Entry *e;
   Cell nv;
   Blob *kb;
-  int isint = lua_isnoneornil(L, 3) || lua_isinteger(L, 3), bad = -1, oom = 0;
+  int isint, bad = -1, oom = 0;
   lua_Integer di = 1;
   lua_Number dn = 0;
+  if (lua_type(L, 3) == LUA_TSTRING) {      /* as Lua's arithmetic: "2" is the integer 2 */
+    if (lua_stringtonumber(L, lua_tostring(L, 3)) == 0) luaL_typeerror(L, 3, "number");
+    lua_replace(L, 3);
+  }
+  isint = lua_isnoneornil(L, 3) || lua_isinteger(L, 3);
   if (!lua_isnoneornil(L, 3)) {
     if (isint) di = lua_tointeger(L, 3);
     else dn = luaL_checknumber(L, 3);
@@ -698,7 +710,7 @@ static int s_pop(lua_State *L) {
     lua_pushnil(L);
     return 1;
   }
-  key_release(&oldk);
+  key_drop(&oldk, &s->obj);
   val_deliver(L, &oldv);                  /* drops the value's reference, also on error */
   return 1;
 }
@@ -774,7 +786,7 @@ static int s_update(lua_State *L) {
   }
   sunlock(s);
   blob_release(kb);
-  key_release(&oldk);
+  key_drop(&oldk, &s->obj);
   val_release(&oldv);
   if (status != LUA_OK) return lua_error(L);
   if (oom) return luaL_error(L, "not enough memory");
@@ -903,6 +915,10 @@ static int f_shared(lua_State *L) {
   if (lua_istable(L, 1)) {
     lua_pushnil(L);
     while (lua_next(L, 1)) {                                      /* L: init s k v */
+      int t = lua_type(L, 3);
+      if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN && !lt_toproxy(L, 3))
+        return luaL_error(L, "bad argument #1 to 'Shared' (keys are strings, numbers, booleans "
+                          "or lthreading objects, got a %s key)", luaL_typename(L, 3));
       do_set(L, s, 3, 4);
       lua_pop(L, 1);
     }
