@@ -502,6 +502,25 @@ describe("misuse", function()
       still_fine()
     end)
 
+    it("a value another thread cannot rebuild: reads raise there, pop keeps the item", function()
+      package.loaded["lt_ghost_module"] = {answer = 42}   -- crosses by name; no thread can require it
+      finally(function() package.loaded["lt_ghost_module"] = nil end)
+      local s = threading.Shared()
+      s:append(package.loaded.lt_ghost_module)
+      s.g = package.loaded.lt_ghost_module
+      assert.equal(42, s.g.answer)
+      local r = H.runp(function(sh)
+        local ok1, e1 = pcall(function() return sh.g end)
+        local ok2 = pcall(function() for _ in pairs(sh) do end end)
+        local ok3, e3 = pcall(sh.pop, sh)
+        return ok1, e1:match("module 'lt_ghost_module' not found") ~= nil, ok2, ok3,
+               e3:match("module 'lt_ghost_module' not found") ~= nil, #sh
+      end, s)
+      assert.same({n = 6, false, true, false, false, true, 1}, r)
+      assert.equal(42, s:pop().answer)                  -- still there, and whole
+      still_fine()
+    end)
+
     it("methods with a wrong self, missing or extra arguments", function()
       local s = threading.Shared()
       for _, m in ipairs{"get", "set", "update", "incr", "append", "pop", "snapshot"} do

@@ -689,7 +689,8 @@ static int s_append(lua_State *L) {
   return 1;
 }
 
-/* s:pop() -> s[#s], removed in the same step; nil when #s == 0. */
+/* s:pop() -> s[#s], removed in the same step; nil when #s == 0.  If the value cannot be
+** rebuilt in this thread, pop raises and the item is appended back. */
 static int s_pop(lua_State *L) {
   Shared *s = checkshared(L);
   KeyRef k;
@@ -711,7 +712,30 @@ static int s_pop(lua_State *L) {
     return 1;
   }
   key_drop(&oldk, &s->obj);
-  val_deliver(L, &oldv);                  /* drops the value's reference, also on error */
+  if (oldv.tag == V_BLOB) {               /* decoding may fail here (a module this thread
+                                          ** cannot require, nesting past its stack): then
+                                          ** the item goes back to the end, not lost */
+    int status;
+    lua_pushcfunction(L, val_push_p);
+    lua_pushlightuserdata(L, &oldv);
+    status = lua_pcall(L, 1, 1, 0);
+    if (status != LUA_OK) {
+      Blob *none = NULL;
+      lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+      if (s->border < LUA_MAXINTEGER && grow(s)) {
+        k.i = s->border + 1;
+        k.hash = hash_int(k.i);
+        insert(s, &k, &none)->val = oldv;
+        fix_border(s, &k, 1);
+        oldv.tag = V_FALSE;               /* the map owns it again */
+      }
+      sunlock(s);
+    }
+    val_release(&oldv);
+    if (status != LUA_OK) return lua_error(L);
+    return 1;
+  }
+  val_push(L, &oldv);
   return 1;
 }
 
