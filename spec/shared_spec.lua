@@ -212,6 +212,33 @@ describe("Shared", function()
     assert.equal("x", s.str)
   end)
 
+  it("concurrent sets and deletes of mixed keys: each thread finds exactly its own", function()
+    local s = threading.Shared()
+    local bad = run_all(4, function(id, sh)
+      local mirror = {}
+      local function key(r, x)
+        if r == 1 then return "key-" .. id .. "-" .. x end
+        if r == 2 then return id * 1000000 + x end
+        return id * 10000 + x / 7                 -- floats; disjoint between threads
+      end
+      math.randomseed(id)
+      for j = 1, 6000 do
+        local k = key(math.random(3), math.random(1000))
+        if math.random() < 0.4 then sh[k] = nil; mirror[k] = nil
+        else sh[k] = j; mirror[k] = j end
+      end
+      local wrong = 0
+      for x = 1, 1000 do
+        for r = 1, 3 do
+          local k = key(r, x)
+          if sh[k] ~= mirror[k] then wrong = wrong + 1 end
+        end
+      end
+      return wrong
+    end, s)
+    assert.same({0, 0, 0, 0}, bad)
+  end)
+
   it("append(v) adds at #s + 1 and returns the new length; pop() removes s[#s]", function()
     local s = threading.Shared()
     assert.is_nil(s:pop())                      -- empty: nil
