@@ -722,6 +722,44 @@ function bench.shared()
        unit = "M op/s" }
   row{ name = "Lock+Shared 2 thr vs C mutex", lv = lock_mops, bv = b.mutex_incr_mops,
        unit = "M op/s" }
+
+  -- Lookups s[k] in one thread, per key kind, loop (and the key fetch) subtracted; the C
+  -- floor beside them is one C call from Lua (half of lock_cfun_ns) plus a mutex pair.
+  -- Keys are 1024 distinct ones in a table of 1024 entries, visited in a scrambled order.
+  local bl = baseline("lock")
+  local KINDS = {
+    { "8-byte string", function(i) return string.format("k%07d", i) end },
+    { "40-byte string", function(i) return string.format("key-%036d", i) end },
+    { "integer", function(i) return i * 7919 end },
+  }
+  local get_loop = load("local s, keys, n = ... local v for i = 1, n do v = s[keys[(i & 1023) + 1]] end")
+  local key_loop = load("local s, keys, n = ... local v for i = 1, n do v = keys[(i & 1023) + 1] end")
+  local nl = 1000000
+  for _, kind in ipairs(KINDS) do
+    local s, t, keys = threading.Shared(), {}, {}
+    for i = 1, 1024 do
+      local k = kind[2](i)
+      s[k] = i; t[k] = i; keys[(i * 389) % 1024 + 1] = k
+    end
+    local ts, tt, te = math.huge, math.huge, math.huge
+    on_each_cpu(function()
+      merge(bl, run_baseline("lock"))
+      for _ = 1, 2 do
+        local t0 = mono(); key_loop(s, keys, nl); te = math.min(te, mono() - t0)
+        t0 = mono(); get_loop(s, keys, nl); ts = math.min(ts, mono() - t0)
+        t0 = mono(); get_loop(t, keys, nl); tt = math.min(tt, mono() - t0)
+      end
+    end)
+    local sns = (ts - te) / nl * 1e9
+    row{ name = "Shared get, " .. kind[1] .. " keys", lv = sns,
+         bv = bl.lock_cfun_ns / 2 + bl.lock_mutex_ns, unit = "ns" }
+    if os.getenv("BENCH_DEBUG") then
+      print(string.format("  [plain Lua table lookup of the same keys: %.1f ns]",
+                          (tt - te) / nl * 1e9))
+    end
+  end
+  print(string.format("  (C: 1 empty C call %.1f ns + a mutex pair %.1f ns)",
+                      bl.lock_cfun_ns / 2, bl.lock_mutex_ns))
 end
 
 -- ------------------------------------------------------------------------------- main

@@ -9,7 +9,7 @@ local function task(condition, work_list)
   -- block for a moment (Python: 1 s, scaled down to 0.1 s)
   threading.sleep(0.1)
   -- add data to the work list
-  table.insert(work_list, 33)
+  work_list:append(33)
   -- notify a waiting thread that the work is done
   say('Thread sending notification...')
   local _ <close> = condition()

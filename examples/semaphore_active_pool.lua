@@ -23,7 +23,7 @@ end
 
 function ActivePool:makeActive(name)
   local _ <close> = self.lock()
-  table.insert(self.active, name)
+  self.active:append(name)
   log('Running: %s', running(self.active))
 end
 

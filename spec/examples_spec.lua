@@ -522,7 +522,7 @@ local CHECKS = {
   end},
 
   {"atomic_operations_shared", function(out, L)
-    expectations_hold(L, out, 3)
+    expectations_hold(L, out, 4)
   end},
 
   {"busy_wait", function(out, L)

@@ -212,6 +212,171 @@ describe("Shared", function()
     assert.equal("x", s.str)
   end)
 
+  it("concurrent sets and deletes of mixed keys: each thread finds exactly its own", function()
+    local s = threading.Shared()
+    local bad = run_all(4, function(id, sh)
+      local mirror = {}
+      local function key(r, x)
+        if r == 1 then return "key-" .. id .. "-" .. x end
+        if r == 2 then return id * 1000000 + x end
+        return id * 10000 + x / 7                 -- floats; disjoint between threads
+      end
+      math.randomseed(id)
+      for j = 1, 6000 do
+        local k = key(math.random(3), math.random(1000))
+        if math.random() < 0.4 then sh[k] = nil; mirror[k] = nil
+        else sh[k] = j; mirror[k] = j end
+      end
+      local wrong = 0
+      for x = 1, 1000 do
+        for r = 1, 3 do
+          local k = key(r, x)
+          if sh[k] ~= mirror[k] then wrong = wrong + 1 end
+        end
+      end
+      return wrong
+    end, s)
+    assert.same({0, 0, 0, 0}, bad)
+  end)
+
+  it("append(v) adds at #s + 1 and returns the new length; pop() removes s[#s]", function()
+    local s = threading.Shared()
+    assert.is_nil(s:pop())                      -- empty: nil
+    assert.equal(1, s:append("a"))
+    assert.equal(2, s:append({x = 1}))
+    assert.equal(3, s:append(false))            -- false is a value
+    assert.equal(3, #s)
+    assert.is_false(s:pop())
+    assert.same({x = 1}, s:pop())
+    assert.equal(1, #s)
+    s[3] = "beyond"                             -- a hole at 2: append fills it, # walks on
+    assert.equal(3, s:append("b"))
+    assert.equal("beyond", s:pop())
+    assert.equal("b", s:pop())
+    assert.equal("a", s:pop())
+    assert.is_nil(s:pop())
+    assert.equal(0, #s)
+    s.name = "kept"                             -- pop only ever touches the array part
+    assert.is_nil(s:pop())
+    assert.equal("kept", s.name)
+    assert.has_error(function() s:append(nil) end, "bad argument #1 to 'append' (cannot append nil)")
+    assert.has_error(function() s:append(coroutine.create(print)) end)
+    assert.equal(0, #s)
+    assert.has_error(function() s:pop(1) end)   -- no index: that would be table.remove
+  end)
+
+  it("append from 4 threads loses no item and duplicates none", function()
+    local s = threading.Shared()
+    local N = 5000
+    local placed = run_all(4, function(i, sh, n)
+      local at = {}
+      for j = 1, n do at[j] = sh:append(i * 100000 + j) end
+      return at
+    end, s, N)
+    assert.equal(4 * N, #s)
+    local seen, bad = {}, 0
+    for idx = 1, 4 * N do
+      local v = s[idx]
+      if seen[v] then bad = bad + 1 end
+      seen[v] = true
+    end
+    assert.equal(0, bad)
+    for i = 1, 4 do
+      local last = 0
+      for j = 1, N do
+        assert.is_true(seen[i * 100000 + j], "item lost")
+        local at = placed[i][j]                 -- append returned where the item went
+        if s[at] ~= i * 100000 + j or at <= last then bad = bad + 1 end
+        last = at
+      end
+    end
+    assert.equal(0, bad)
+  end)
+
+  it("append and pop mixed from 4 threads: every item is popped or left, exactly once", function()
+    local s = threading.Shared()
+    local popped = run_all(4, function(i, sh)
+      local got = {}
+      for j = 1, 3000 do
+        sh:append(i * 100000 + j)
+        if j % 3 ~= 0 then
+          local v = sh:pop()
+          if v ~= nil then got[#got + 1] = v end
+        end
+      end
+      return got
+    end, s)
+    local count, dup = {}, 0
+    local function see(v)
+      if count[v] then dup = dup + 1 end
+      count[v] = true
+    end
+    for i = 1, 4 do for _, v in ipairs(popped[i]) do see(v) end end
+    local rest = #s
+    for idx = 1, rest do see(s[idx]) end
+    assert.equal(0, dup)
+    local missing = 0
+    for i = 1, 4 do for j = 1, 3000 do if not count[i * 100000 + j] then missing = missing + 1 end end end
+    assert.equal(0, missing)
+    assert.equal(4 * 3000, #popped[1] + #popped[2] + #popped[3] + #popped[4] + rest)
+    for _ = 1, rest do assert.is_not_nil(s:pop()) end
+    assert.equal(0, #s)
+  end)
+
+  it("append and pop are refused inside update() on the same Shared", function()
+    local s = threading.Shared({n = 0})
+    assert.has_error(function() s:update("n", function() s:append(1) end) end)
+    assert.has_error(function() s:update("n", function() s:pop() end) end)
+    assert.equal(0, #s)
+    assert.equal(1, s:append(1))
+  end)
+
+  it("keys that all collided under the old unseeded hash work as any others", function()
+    -- FNV-1a 64 then splitmix64's finalizer: the hash Shared used before it was seeded
+    local function oldhash(k)
+      local h = -3750763034362895579              -- 0xcbf29ce484222325
+      for i = 1, #k do h = (h ~ k:byte(i)) * 0x100000001b3 end
+      h = h ~ #k
+      h = (h ~ (h >> 30)) * -4658895280553007687  -- 0xbf58476d1ce4e5b9
+      h = (h ~ (h >> 27)) * -7723592293110705685  -- 0x94d049bb133111eb
+      return h ~ (h >> 31)
+    end
+    local keys, i = {}, 0
+    while #keys < 150 do                         -- one home slot in every table up to 1024
+      i = i + 1
+      local k = "c" .. i
+      if oldhash(k) & 1023 == 0 then keys[#keys + 1] = k end
+    end
+    local s = threading.Shared()
+    for j, k in ipairs(keys) do s[k] = j end
+    for j, k in ipairs(keys) do assert.equal(j, s[k]) end
+    local n = 0
+    for k, v in pairs(s) do n = n + 1; assert.equal(keys[v], k) end
+    assert.equal(#keys, n)
+    for j = 1, #keys, 2 do s[keys[j]] = nil end  -- deletions keep the rest reachable
+    for j, k in ipairs(keys) do
+      if j % 2 == 1 then assert.is_nil(s[k]) else assert.equal(j, s[k]) end
+    end
+  end)
+
+  it("hashes with a per-process seed: pairs order differs between two processes", function()
+    local script = [[
+      local s = require("lthreading").Shared()
+      for i = 1, 64 do s["key" .. i] = i end
+      local order = {}
+      for k in pairs(s) do order[#order + 1] = k end
+      local again = {}
+      for k in pairs(s) do again[#again + 1] = k end
+      assert(table.concat(order, " ") == table.concat(again, " "), "order changed in-process")
+      print(table.concat(order, " "))
+    ]]
+    local a, b = H.lua(script), H.lua(script)
+    assert.equal(0, a.code, H.show(a))
+    assert.equal(0, b.code, H.show(b))
+    assert.equal(64, select(2, a.out:gsub("key%d+", "")))
+    assert.are_not.equal(a.out, b.out)
+  end)
+
   it("method names shadow keys for s.k; get/set reach any key", function()
     local s = threading.Shared()
     s.update = "data"                           -- stored as data

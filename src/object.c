@@ -181,7 +181,16 @@ lt_Object *lt_toobject(lua_State *L, int idx, const lt_Class *cls) {
 
 lt_Object *lt_checkobject(lua_State *L, int idx, const lt_Class *cls) {
   lt_Object *o = lt_toobject(L, idx, cls);
-  if (o == NULL) luaL_typeerror(L, idx, cls ? cls->name : "lthreading object");
+  if (o == NULL) {
+    lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+    /* a proxy whose __gc already ran, used again by a later finalizer (at lua_close every
+    ** finalizer runs, in reverse order of creation): its reference is gone */
+    if (p != NULL && lua_type(L, idx) == LUA_TUSERDATA && lua_rawlen(L, idx) == sizeof *p
+        && p->magic == LT_PROXY_MAGIC && p->obj == NULL)
+      luaL_argerror(L, idx, "lthreading object used after it was garbage-collected "
+                    "(by a __gc that runs after the object's own)");
+    luaL_typeerror(L, idx, cls ? cls->name : "lthreading object");
+  }
   return o;
 }
 

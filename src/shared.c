@@ -18,7 +18,12 @@
 **   and t[border + 1] == nil.  Setting t[border + 1] walks it up; removing t[border] walks it
 **   down; any other change keeps it a border.  So #s is O(1) and table.insert/remove, which
 **   go through __len/__index/__newindex, work (each step atomic, the sequence not: use
-**   update() or a Lock for compound steps).
+**   update() or a Lock for compound steps).  append(v) and pop() are the atomic pair:
+**   t[border + 1] = v and removing t[border], each in one locked step.
+**
+** HASHING
+**   Keyed with a random per-process seed (see HASH SEED below): chosen keys cannot be made
+**   to collide.  The slot order, and so the order of pairs(), differs between processes.
 **
 ** ATOMIC UPDATE
 **   update(k, f) holds the lock while f runs in the caller's state (under lua_pcall, so an
@@ -32,9 +37,14 @@
 **   destructor may run), any Lua call that can raise -- except inside update()'s pcall,
 **   whose errors are caught and the lock released before they propagate.
 */
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lthreading.h"
 
@@ -103,16 +113,90 @@ static uint64_t mix64(uint64_t x) {            /* splitmix64's finalizer */
   return x ^ (x >> 31);
 }
 
-static uint64_t hash_str(const char *s, size_t len) {   /* FNV-1a, then mixed */
-  uint64_t h = 0xcbf29ce484222325ULL;
-  size_t i;
-  for (i = 0; i < len; i++) { h ^= (unsigned char)s[i]; h *= 0x100000001b3ULL; }
-  return mix64(h ^ len);
+/*
+** HASH SEED.  Keys may come from whoever feeds a program its data, so the hashes are keyed
+** with a per-process random seed (as Lua seeds its string hash per state): without it, one
+** could pick many keys that fall on the same slot and make every access linear.  Strings
+** use SipHash-1-3 (Python's and Rust's string hash), a keyed function that has no
+** seed-independent multicollisions; numbers and objects go through the splitmix64
+** finalizer after an XOR with the seed (one instruction more than unseeded).  The seed is
+** made once, by the first Shared() of the process; every thread that reaches a Shared got
+** it after that (through whatever handed it over), so the plain reads below are ordered.
+*/
+static struct { uint64_t k0, k1, num, flt, obj; } seed;
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+
+static void seed_init(void) {
+  uint64_t r[5];
+  size_t got = 0;
+#if defined(SYS_getrandom)
+  while (got < sizeof r) {          /* GRND_NONBLOCK: never wait for the entropy pool */
+    long n = syscall(SYS_getrandom, (char *)r + got, sizeof r - got, 1 /* GRND_NONBLOCK */);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+#endif
+  if (got < sizeof r) {
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    got = 0;
+    while (fd >= 0 && got < sizeof r) {
+      ssize_t n = read(fd, (char *)r + got, sizeof r - got);
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+    if (fd >= 0) close(fd);
+  }
+  if (got < sizeof r) {             /* no randomness: clocks, addresses, pid */
+    struct timespec a, b;
+    uint64_t x;
+    size_t i;
+    clock_gettime(CLOCK_REALTIME, &a);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    x = (uint64_t)a.tv_sec * 1000000007ULL ^ (uint64_t)a.tv_nsec ^ ((uint64_t)b.tv_nsec << 32)
+        ^ (uint64_t)(uintptr_t)&x ^ ((uint64_t)(uintptr_t)&seed << 16) ^ (uint64_t)getpid();
+    for (i = 0; i < 5; i++) r[i] = mix64(x += 0x9e3779b97f4a7c15ULL);
+  }
+  seed.k0 = r[0]; seed.k1 = r[1]; seed.num = r[2]; seed.flt = r[3]; seed.obj = r[4];
 }
 
-/* Read the key at idx.  Raises on a key that cannot be one (nothing owned yet). */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do {                                                          \
+    v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                   \
+    v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                      \
+    v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                      \
+    v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); } while (0)
+
+/* SipHash-1-3 under the process's seed (words read in native byte order: the value only
+** has to agree within the process). */
+static uint64_t hash_str(const char *s, size_t len) {
+  uint64_t v0 = 0x736f6d6570736575ULL ^ seed.k0, v1 = 0x646f72616e646f6dULL ^ seed.k1;
+  uint64_t v2 = 0x6c7967656e657261ULL ^ seed.k0, v3 = 0x7465646279746573ULL ^ seed.k1;
+  uint64_t b = (uint64_t)len << 56, m;
+  const unsigned char *p = (const unsigned char *)s, *end = p + (len & ~(size_t)7);
+  for (; p != end; p += 8) {
+    memcpy(&m, p, 8);
+    v3 ^= m; SIPROUND; v0 ^= m;
+  }
+  switch (len & 7) {
+    case 7: b |= (uint64_t)p[6] << 48; /* FALLTHROUGH */
+    case 6: b |= (uint64_t)p[5] << 40; /* FALLTHROUGH */
+    case 5: b |= (uint64_t)p[4] << 32; /* FALLTHROUGH */
+    case 4: b |= (uint64_t)p[3] << 24; /* FALLTHROUGH */
+    case 3: b |= (uint64_t)p[2] << 16; /* FALLTHROUGH */
+    case 2: b |= (uint64_t)p[1] << 8;  /* FALLTHROUGH */
+    case 1: b |= (uint64_t)p[0];       /* FALLTHROUGH */
+    default: break;
+  }
+  v3 ^= b; SIPROUND; v0 ^= b;
+  v2 ^= 0xff; SIPROUND; SIPROUND; SIPROUND;
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint64_t hash_int(lua_Integer i) { return mix64((uint64_t)i ^ seed.num); }
+
+/* Read the key at idx.  Raises on a key that cannot be one (nothing owned yet).  Only the
+** fields of its tag are set (the hot path of every access: no memset). */
 static void keyref(lua_State *L, int idx, KeyRef *k) {
-  memset(k, 0, sizeof *k);
   switch (lua_type(L, idx)) {
     case LUA_TSTRING:
       k->s = lua_tolstring(L, idx, &k->len);
@@ -131,10 +215,10 @@ static void keyref(lua_State *L, int idx, KeyRef *k) {
         uint64_t bits;
         k->tag = K_FLT; k->n = n;
         memcpy(&bits, &n, sizeof bits);
-        k->hash = mix64(bits ^ 0x5555);
+        k->hash = mix64(bits ^ seed.flt);
         return;
       }
-      k->hash = mix64((uint64_t)k->i);
+      k->hash = hash_int(k->i);
       return;
     }
     case LUA_TBOOLEAN:
@@ -145,7 +229,7 @@ static void keyref(lua_State *L, int idx, KeyRef *k) {
       lt_Proxy *p = lt_toproxy(L, idx);
       if (p != NULL) {
         k->tag = K_OBJ; k->o = p->obj;
-        k->hash = mix64((uint64_t)(uintptr_t)p->obj);
+        k->hash = mix64((uint64_t)(uintptr_t)p->obj ^ seed.obj);
         return;
       }
     }
@@ -181,15 +265,17 @@ static Blob *key_prepare(lua_State *L, const KeyRef *k) {
   return b;
 }
 
-/* Fill the stored key (under the lock: no raise).  Takes over *kb when used. */
-static void key_store(Cell *c, const KeyRef *k, Blob **kb) {
+/* Fill the stored key (under the lock: no raise).  Takes over *kb when used.  An object key
+** holds a reference -- except the Shared itself as its own key (s[s] = v), which would be a
+** reference cycle: see key_drop. */
+static void key_store(Cell *c, const KeyRef *k, Blob **kb, const lt_Object *owner) {
   c->tag = (unsigned char)k->tag;
   switch (k->tag) {
     case K_INT: c->v.i = k->i; break;
     case K_FLT: c->v.n = k->n; break;
     case K_SSTR: c->len = (unsigned char)k->len; memcpy(CSTR(c), k->s, k->len); break;
     case K_LSTR: c->v.b = *kb; *kb = NULL; break;
-    case K_OBJ: c->v.o = k->o; lt_incref(k->o); break;
+    case K_OBJ: c->v.o = k->o; if (k->o != owner) lt_incref(k->o); break;
     default: break;
   }
 }
@@ -215,6 +301,11 @@ static void key_release(Cell *c) {
   if (c->tag == K_LSTR) blob_release(c->v.b);
   else if (c->tag == K_OBJ) lt_decref(c->v.o);
   c->tag = K_EMPTY;
+}
+/* Drop a key that was stored in s's map (never under the lock: may destroy an object). */
+static void key_drop(Cell *c, const lt_Object *owner) {
+  if (c->tag == K_OBJ && c->v.o == owner) c->tag = K_EMPTY;
+  else key_release(c);
 }
 static void val_retain(const Cell *c) { if (c->tag == V_BLOB) blob_retain(c->v.b); }
 static void val_release(Cell *c) {
@@ -301,7 +392,7 @@ static void shared_destroy(lt_Object *o) {
   size_t i;
   for (i = 0; i < s->cap; i++)
     if (s->slots[i].key.tag != K_EMPTY) {
-      key_release(&s->slots[i].key);
+      key_drop(&s->slots[i].key, &s->obj);
       val_release(&s->slots[i].val);
     }
   free(s->slots);
@@ -339,8 +430,7 @@ static Entry *find(Shared *s, const KeyRef *k) {
 
 static int has_int(Shared *s, lua_Integer i) {
   KeyRef k;
-  memset(&k, 0, sizeof k);
-  k.tag = K_INT; k.i = i; k.hash = mix64((uint64_t)i);
+  k.tag = K_INT; k.i = i; k.hash = hash_int(i);
   return find(s, &k) != NULL;
 }
 
@@ -370,7 +460,7 @@ static Entry *insert(Shared *s, const KeyRef *k, Blob **kb) {
   size_t mask = s->cap - 1, i;
   for (i = (size_t)k->hash & mask; s->slots[i].key.tag != K_EMPTY; i = (i + 1) & mask) {}
   s->slots[i].hash = k->hash;
-  key_store(&s->slots[i].key, k, kb);
+  key_store(&s->slots[i].key, k, kb, &s->obj);
   s->count++;
   return &s->slots[i];
 }
@@ -411,8 +501,7 @@ static int do_get(lua_State *L, Shared *s, int kidx) {
   KeyRef k;
   Entry *e;
   Cell v;
-  keyref(L, kidx, &k);
-  luaL_checkstack(L, 4, NULL);
+  keyref(L, kidx, &k);                     /* val_deliver's 3 slots: within LUA_MINSTACK */
   slock(L, s);
   e = find(s, &k);
   if (e) { v = e->val; val_retain(&v); }
@@ -458,7 +547,7 @@ static void do_set(lua_State *L, Shared *s, int kidx, int vidx) {
     if (oom) val_release(&newv);
   }
   blob_release(kb);
-  key_release(&oldk);
+  key_drop(&oldk, &s->obj);
   val_release(&oldv);
   if (oom) luaL_error(L, "not enough memory");
 }
@@ -512,9 +601,14 @@ static int s_incr(lua_State *L) {
   Entry *e;
   Cell nv;
   Blob *kb;
-  int isint = lua_isnoneornil(L, 3) || lua_isinteger(L, 3), bad = -1, oom = 0;
+  int isint, bad = -1, oom = 0;
   lua_Integer di = 1;
   lua_Number dn = 0;
+  if (lua_type(L, 3) == LUA_TSTRING) {      /* as Lua's arithmetic: "2" is the integer 2 */
+    if (lua_stringtonumber(L, lua_tostring(L, 3)) == 0) luaL_typeerror(L, 3, "number");
+    lua_replace(L, 3);
+  }
+  isint = lua_isnoneornil(L, 3) || lua_isinteger(L, 3);
   if (!lua_isnoneornil(L, 3)) {
     if (isint) di = lua_tointeger(L, 3);
     else dn = luaL_checknumber(L, 3);
@@ -554,6 +648,94 @@ static int s_incr(lua_State *L) {
   }
   if (nv.tag == V_INT) lua_pushinteger(L, nv.v.i);
   else lua_pushnumber(L, nv.v.n);
+  return 1;
+}
+
+/* ------------------------------------------------------------- append, pop */
+
+/* s:append(v) -> the new length: s[#s + 1] = v in one step (table.insert(s, v) is two:
+** reading #s, then writing, so appends from several threads could land on one index). */
+static int s_append(lua_State *L) {
+  Shared *s = checkshared(L);
+  KeyRef k;
+  Cell newv;
+  Blob *none = NULL;
+  lua_Integer n = 0;
+  int oom = 0, full = 0;
+  luaL_checkany(L, 2);
+  if (lua_isnil(L, 2)) return luaL_argerror(L, 2, "cannot append nil");
+  val_encode(L, 2, &newv, &s->obj);                     /* may raise: nothing owned yet */
+  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+    val_release(&newv);
+    return luaL_error(L, "Shared accessed from inside its own update() function");
+  }
+  k.tag = K_INT;
+  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+  if (s->border == LUA_MAXINTEGER) full = 1;
+  else if (!grow(s)) oom = 1;
+  else {                                  /* s[border + 1] is nil: see LENGTH */
+    k.i = s->border + 1;
+    k.hash = hash_int(k.i);
+    insert(s, &k, &none)->val = newv;
+    fix_border(s, &k, 1);
+    n = s->border;
+  }
+  sunlock(s);
+  if (full || oom) {
+    val_release(&newv);
+    return luaL_error(L, full ? "Shared array is full" : "not enough memory");
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+/* s:pop() -> s[#s], removed in the same step; nil when #s == 0.  If the value cannot be
+** rebuilt in this thread, pop raises and the item is appended back. */
+static int s_pop(lua_State *L) {
+  Shared *s = checkshared(L);
+  KeyRef k;
+  Entry *e = NULL;
+  Cell oldk, oldv;
+  if (!lua_isnoneornil(L, 2))
+    return luaL_argerror(L, 2, "no index expected (pop removes s[#s]; table.remove(s, i) "
+                         "removes s[i], not atomically)");
+  k.tag = K_INT;                          /* val_deliver's 3 slots: within LUA_MINSTACK */
+  slock(L, s);
+  if (s->border > 0) {
+    k.i = s->border;
+    k.hash = hash_int(k.i);
+    if ((e = find(s, &k)) != NULL) { erase(s, e, &oldk, &oldv); fix_border(s, &k, 0); }
+  }
+  sunlock(s);
+  if (e == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  key_drop(&oldk, &s->obj);
+  if (oldv.tag == V_BLOB) {               /* decoding may fail here (a module this thread
+                                          ** cannot require, nesting past its stack): then
+                                          ** the item goes back to the end, not lost */
+    int status;
+    lua_pushcfunction(L, val_push_p);
+    lua_pushlightuserdata(L, &oldv);
+    status = lua_pcall(L, 1, 1, 0);
+    if (status != LUA_OK) {
+      Blob *none = NULL;
+      lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+      if (s->border < LUA_MAXINTEGER && grow(s)) {
+        k.i = s->border + 1;
+        k.hash = hash_int(k.i);
+        insert(s, &k, &none)->val = oldv;
+        fix_border(s, &k, 1);
+        oldv.tag = V_FALSE;               /* the map owns it again */
+      }
+      sunlock(s);
+    }
+    val_release(&oldv);
+    if (status != LUA_OK) return lua_error(L);
+    return 1;
+  }
+  val_push(L, &oldv);
   return 1;
 }
 
@@ -628,7 +810,7 @@ static int s_update(lua_State *L) {
   }
   sunlock(s);
   blob_release(kb);
-  key_release(&oldk);
+  key_drop(&oldk, &s->obj);
   val_release(&oldv);
   if (status != LUA_OK) return lua_error(L);
   if (oom) return luaL_error(L, "not enough memory");
@@ -637,12 +819,24 @@ static int s_update(lua_State *L) {
 
 /* ---------------------------------------------------------------- iteration */
 
-typedef struct Snap { Entry *e; size_t n; } Snap;
+typedef struct Snap { Entry *e; size_t n; int seq; } Snap;
 
-/* lua_pcall'd: build a plain table from the snapshot.  1: Snap* */
+/* lua_pcall'd: build a plain table from the snapshot (seq: the array k1, v1, k2, v2, ...
+** instead, in the map's order).  1: Snap* */
 static int snap_build(lua_State *L) {
   Snap *sn = (Snap *)lua_touserdata(L, 1);
   size_t i;
+  if (sn->seq) {
+    if (sn->n > (size_t)INT_MAX / 2 - 1) luaL_error(L, "Shared too large to iterate");
+    lua_createtable(L, (int)(2 * sn->n), 0);
+    for (i = 0; i < sn->n; i++) {
+      key_push(L, &sn->e[i].key);
+      lua_rawseti(L, -2, (lua_Integer)(2 * i + 1));
+      val_push(L, &sn->e[i].val);
+      lua_rawseti(L, -2, (lua_Integer)(2 * i + 2));
+    }
+    return 1;
+  }
   lua_createtable(L, 0, (int)(sn->n < 1u << 20 ? sn->n : 1u << 20));
   for (i = 0; i < sn->n; i++) {
     key_push(L, &sn->e[i].key);
@@ -652,14 +846,15 @@ static int snap_build(lua_State *L) {
   return 1;
 }
 
-/* Push a plain table copy of s, taken atomically. */
-static void snapshot(lua_State *L, Shared *s) {
+/* Push a plain table copy of s, taken atomically (seq: see snap_build). */
+static void snapshot(lua_State *L, Shared *s, int seq) {
   Snap sn;
   size_t i;
   int status;
   luaL_checkstack(L, 6, NULL);
   slock(L, s);
   sn.n = s->count;
+  sn.seq = seq;
   sn.e = (Entry *)malloc((sn.n ? sn.n : 1) * sizeof(Entry));
   if (sn.e != NULL) {
     size_t j = 0;
@@ -682,25 +877,29 @@ static void snapshot(lua_State *L, Shared *s) {
   if (status != LUA_OK) lua_error(L);
 }
 
+/* The pairs iterator: upvalues: the snapshot array, the position of the next key. */
 static int snap_next(lua_State *L) {
-  lua_settop(L, 2);
-  if (lua_next(L, 1)) return 2;
-  lua_pushnil(L);
-  return 1;
+  lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
+  if (lua_rawgeti(L, lua_upvalueindex(1), i) == LUA_TNIL) return 1;
+  lua_rawgeti(L, lua_upvalueindex(1), i + 1);
+  lua_pushinteger(L, i + 2);
+  lua_replace(L, lua_upvalueindex(2));
+  return 2;
 }
 
-/* pairs(s): iterates over a snapshot taken when the loop starts. */
+/* pairs(s): iterates over a snapshot taken when the loop starts, in the map's order (which
+** depends on the process's hash seed: it differs between runs, as Lua's own does). */
 static int s_pairs(lua_State *L) {
   Shared *s = checkshared(L);
-  lua_pushcfunction(L, snap_next);
-  snapshot(L, s);
-  lua_pushnil(L);
-  return 3;
+  snapshot(L, s, 1);
+  lua_pushinteger(L, 1);
+  lua_pushcclosure(L, snap_next, 2);
+  return 1;
 }
 
 /* s:snapshot() -> a plain table copy, taken atomically. */
 static int s_snapshot(lua_State *L) {
-  snapshot(L, checkshared(L));
+  snapshot(L, checkshared(L), 0);
   return 1;
 }
 
@@ -715,7 +914,7 @@ static int s_tostring(lua_State *L) {
 static void shared_metatable(lua_State *L) {
   static const luaL_Reg meth[] = {
     {"get", s_get}, {"set", s_set}, {"update", s_update}, {"incr", s_incr},
-    {"snapshot", s_snapshot}, {NULL, NULL}
+    {"append", s_append}, {"pop", s_pop}, {"snapshot", s_snapshot}, {NULL, NULL}
   };
   static const luaL_Reg metameth[] = {
     {"__newindex", s_newindex}, {"__len", s_len}, {"__pairs", s_pairs},
@@ -733,12 +932,17 @@ static int f_shared(lua_State *L) {
   Shared *s;
   if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+  pthread_once(&seed_once, seed_init);
   s = (Shared *)lt_newobject(L, &SharedClass, sizeof(Shared));    /* L: init s */
   atomic_init(&s->mu.word, 0);
   atomic_init(&s->owner, 0);
   if (lua_istable(L, 1)) {
     lua_pushnil(L);
     while (lua_next(L, 1)) {                                      /* L: init s k v */
+      int t = lua_type(L, 3);
+      if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN && !lt_toproxy(L, 3))
+        return luaL_error(L, "bad argument #1 to 'Shared' (keys are strings, numbers, booleans "
+                          "or lthreading objects, got a %s key)", luaL_typename(L, 3));
       do_set(L, s, 3, 4);
       lua_pop(L, 1);
     }

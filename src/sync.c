@@ -534,6 +534,10 @@ static int barrier_wait(lua_State *L) {
   int index, broken = 0, action_failed = 0;
   lua_settop(L, 1);
   pthread_mutex_lock(&b->mu);
+  if (b->state == B_ACTION && b->runner == lt_thread_ident()) {  /* would wait for itself */
+    pthread_mutex_unlock(&b->mu);
+    return luaL_error(L, "Barrier:wait() called from inside the barrier's own action");
+  }
   while (b->state == B_DRAINING || b->state == B_RESETTING || b->state == B_ACTION)
     pthread_cond_wait(&b->cv, &b->mu);
   if (b->state < 0) {
