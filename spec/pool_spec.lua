@@ -55,6 +55,29 @@ describe("ThreadPoolExecutor", function()
     assert.has_error(function() threading.ThreadPoolExecutor(-3) end)
   end)
 
+  it("names a bad max_workers, in both forms, and an unknown option", function()
+    local function fails(pattern, ...)
+      local args = table.pack(...)
+      local ok, err = pcall(function() return threading.ThreadPoolExecutor(table.unpack(args, 1, args.n)) end)
+      assert.is_false(ok, "expected an error matching " .. pattern)
+      assert.matches("bad argument #1 to 'ThreadPoolExecutor' %(" .. pattern .. "%)", err)
+    end
+    for _, form in ipairs({function(v) return v end, function(v) return {max_workers = v} end}) do
+      fails("max_workers must be greater than 0", form(0))
+      fails("max_workers must be greater than 0", form(-1))
+      fails("max_workers: integer expected, got NaN", form(0 / 0))
+      fails("max_workers: integer expected, got 1%.5", form(1.5))
+      fails("max_workers: integer expected, got inf", form(math.huge))
+      fails("max_workers: number expected, got string", form("4"))
+      fails("max_workers too large: above 100000", form(1e6))
+    end
+    fails("unknown option 'max_worker'", {max_worker = 2})
+    local pool <close> = threading.ThreadPoolExecutor{max_workers = 2.0}
+    assert.equal(1, pool:submit(function() return 1 end):result(T))
+    local pool2 <close> = threading.ThreadPoolExecutor{}                -- the default
+    assert.equal(2, pool2:submit(function() return 2 end):result(T))
+  end)
+
   it("keeps a worker's state between tasks: globals set by a task stay on that worker", function()
     local pool <close> = threading.ThreadPoolExecutor(1)
     pool:submit(function() counter = (counter or 0) + 1 end):result(T)

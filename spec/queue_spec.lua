@@ -392,6 +392,52 @@ describe("LifoQueue and PriorityQueue under a racing producer", function()
   end)
 end)
 
+describe("Queue constructors", function()
+  local function fails(pattern, f)
+    local ok, err = pcall(f)
+    assert.is_false(ok, "expected an error matching " .. pattern)
+    assert.matches(pattern, err)
+  end
+
+  it("name a bad maxsize: not a number, not an integer (NaN, 1.5, huge)", function()
+    local ctors = {   -- called by name, so that the error names the function
+      Queue = function(...) return threading.Queue(...) end,
+      LifoQueue = function(...) return threading.LifoQueue(...) end,
+      PriorityQueue = function(...) return threading.PriorityQueue(...) end,
+    }
+    for _, kind in ipairs({"Queue", "LifoQueue", "PriorityQueue"}) do
+      local new = ctors[kind]
+      local pre = "bad argument #1 to '" .. kind .. "' %(maxsize: "
+      fails(pre .. "integer expected, got NaN%)", function() return new(0 / 0) end)
+      fails(pre .. "integer expected, got 1%.5%)", function() return new(1.5) end)
+      fails(pre .. "integer expected, got inf%)", function() return new(math.huge) end)
+      fails(pre .. "integer expected, got 1e%+300%)", function() return new(1e300) end)
+      fails(pre .. "number expected, got string%)", function() return new("x") end)
+      fails(pre .. "number expected, got string%)", function() return new("5") end)
+      fails(pre .. "number expected, got boolean%)", function() return new(true) end)
+      fails(pre .. "integer expected, got 2%.5%)", function() return new{maxsize = 2.5} end)
+      fails(pre .. "number expected, got lthreading%.Lock%)",
+            function() return new{maxsize = threading.Lock()} end)
+      fails("bad argument #1 to '" .. kind .. "' %(unknown option 'max_size'%)",
+            function() return new{max_size = 3} end)
+      fails("bad argument #1 to '" .. kind .. "' %(unknown option %(a number key%)%)",
+            function() return new{3} end)
+      -- accepted: as Python, maxsize <= 0 is unbounded; 2.0 is the integer 2
+      assert.equal(2, new(2.0).maxsize)
+      assert.equal(0, new().maxsize)
+      assert.equal(0, new{}.maxsize)
+      local q = new(-1)
+      for i = 1, 50 do assert.is_true(q:put(kind == "PriorityQueue" and {i} or i, false)) end
+      assert.is_false(q:full())
+    end
+  end)
+
+  it("SimpleQueue takes no arguments", function()
+    fails("bad argument #1 to 'SimpleQueue' %(no arguments expected%)",
+          function() return threading.SimpleQueue(5) end)
+  end)
+end)
+
 describe("SimpleQueue", function()
   it("is an unbounded FIFO queue with put/get/put_nowait/get_nowait/empty/qsize", function()
     local q = threading.SimpleQueue()

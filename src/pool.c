@@ -579,13 +579,16 @@ static int f_pool(lua_State *L) {
   lua_Integer max;
   Pool *p;
   Core *c;
+  static const char *const known[] = { "max_workers", NULL };
   if (lua_istable(L, 1)) {
+    lt_checkoptions(L, 1, known);
     lua_getfield(L, 1, "max_workers");
     lua_replace(L, 1);
   }
-  max = lua_isnoneornil(L, 1) ? default_workers() : luaL_checkinteger(L, 1);
+  max = lt_optintoption(L, 1, "max_workers", 0);
+  if (lua_isnoneornil(L, 1)) max = default_workers();
   luaL_argcheck(L, max > 0, 1, "max_workers must be greater than 0");
-  luaL_argcheck(L, max <= 100000, 1, "max_workers is too large");
+  luaL_argcheck(L, max <= 100000, 1, "max_workers too large: above 100000");
   lua_settop(L, 0);
   p = (Pool *)lt_newobject(L, &PoolClass, sizeof(Pool));
   c = (Core *)calloc(1, sizeof(Core));
@@ -983,7 +986,9 @@ static int f_as_completed(lua_State *L) {
   AC *a;
   lua_Integer n, i;
   int k = 0;
+  double deadline;
   luaL_checktype(L, 1, LUA_TTABLE);
+  deadline = lt_deadline(lt_opttimeout(L, 2));
   lua_settop(L, 2);
   n = luaL_len(L, 1);
   lua_newtable(L);                                        /* 3: seen set */
@@ -1012,7 +1017,7 @@ static int f_as_completed(lua_State *L) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ACMETA);
   }
   lua_setmetatable(L, 4);
-  a->deadline = lt_deadline(lt_opttimeout(L, 2));
+  a->deadline = deadline;
   atomic_init(&a->w.mu.word, 0);
   atomic_init(&a->w.word, 0);
   a->futs = (Future **)calloc((size_t)(n ? n : 1), sizeof(Future *));

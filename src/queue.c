@@ -703,10 +703,11 @@ static int block_args(lua_State *L, int idx, double *deadline) {
   double timeout = -1;
   switch (lua_type(L, idx)) {
     case LUA_TNONE: case LUA_TNIL: break;
-    case LUA_TNUMBER: timeout = lua_tonumber(L, idx); break;
-    default: block = lua_toboolean(L, idx);
+    case LUA_TNUMBER: timeout = lt_checktimeout(L, idx, lua_tonumber(L, idx)); break;
+    case LUA_TBOOLEAN: block = lua_toboolean(L, idx); break;
+    default: luaL_typeerror(L, idx, "boolean or number");
   }
-  if (!lua_isnoneornil(L, idx + 1)) timeout = luaL_checknumber(L, idx + 1);
+  if (!lua_isnoneornil(L, idx + 1)) timeout = lt_opttimeout(L, idx + 1);
   *deadline = lt_deadline(timeout);
   return block;
 }
@@ -1112,13 +1113,15 @@ static int new_queue(lua_State *L, const lt_Class *cls, int kind, lua_Integer ma
   return 1;
 }
 
-/* Queue([maxsize]) or Queue{maxsize = n}; maxsize <= 0: unbounded. */
+/* Queue([maxsize]) or Queue{maxsize = n}; maxsize <= 0: unbounded (as Python). */
 static lua_Integer opt_maxsize(lua_State *L) {
+  static const char *const known[] = { "maxsize", NULL };
   if (lua_istable(L, 1)) {
+    lt_checkoptions(L, 1, known);
     lua_getfield(L, 1, "maxsize");
     lua_replace(L, 1);
   }
-  return luaL_optinteger(L, 1, 0);
+  return lt_optintoption(L, 1, "maxsize", 0);
 }
 
 static int f_queue(lua_State *L) {
@@ -1136,7 +1139,10 @@ static int f_prio(lua_State *L) {
   return new_queue(L, m > 0 ? &PrioClass : &Prio0Class, Q_PRIO, m);
 }
 
-static int f_simple(lua_State *L) { return new_queue(L, &SimpleClass, Q_FIFO, 0); }
+static int f_simple(lua_State *L) {
+  lt_checknoargs(L);
+  return new_queue(L, &SimpleClass, Q_FIFO, 0);
+}
 
 void lt_open_queue(lua_State *L) {
   static const luaL_Reg funcs[] = {
