@@ -251,6 +251,46 @@ describe("Queue", function()
     assert.has_error(function() q:get_many(0) end)
   end)
 
+  it("put_many names the bad item (argument #1, item [i]) and puts nothing", function()
+    local function fails(q, pattern, items)
+      local ok, err = pcall(function() return q:put_many(items) end)
+      assert.is_false(ok)
+      assert.matches(pattern, err)
+      assert.equal(0, q:qsize())
+    end
+    for _, q in ipairs({threading.Queue(), threading.Queue(5), threading.LifoQueue(),
+                        threading.PriorityQueue()}) do
+      local item = function(i) return {i} end
+      fails(q, "bad argument #1 to 'put_many' %(item %[2%]: nil is not a valid queue item",
+            {item(1), nil, item(3)})
+      fails(q, "cannot transfer items%[3%]%.x: coroutine",
+            {item(1), item(2), {1, x = coroutine.create(print)}})
+    end
+    local pq = threading.PriorityQueue()
+    fails(pq, "bad argument #1 to 'put_many' %(item %[2%]: PriorityQueue items are tables "
+              .. "{priority, ...}, got number%)", {{3}, 5})
+    fails(pq, "bad argument #1 to 'put_many' %(item %[3%]: priority is NaN%)", {{1}, {2}, {0 / 0}})
+    fails(pq, "bad argument #1 to 'put_many' %(item %[1%]: priority %(item%[1%]%) must be a "
+              .. "number or a string, got boolean%)", {{true}})
+    fails(pq, "bad argument #1 to 'put_many' %(table expected, got number%)", 5)
+    -- put's own item is argument #1 too
+    local ok, err = pcall(function() return pq:put(5) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'put' %(PriorityQueue items are tables", err)
+  end)
+
+  it("put/get reject a block argument that is neither a boolean nor a number", function()
+    local q = threading.Queue()
+    q:put("there")                                 -- (a get that ignored the check returns)
+    local ok, err = pcall(function() return q:get("yes") end)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'get' %(boolean or number expected, got string%)", err)
+    ok, err = pcall(function() return q:put(1, {}) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'put' %(boolean or number expected, got table%)", err)
+    assert.equal(1, q:qsize())
+  end)
+
   it("put_many on a bounded queue puts what fits, then reports \"full\" and the count", function()
     local q = threading.Queue(3)
     assert.same({nil, "full", 3}, {q:put_many({1, 2, 3, 4, 5}, false)})

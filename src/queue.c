@@ -82,12 +82,27 @@ static void item_free(Item *it) {
   it->tag = I_FALSE;
 }
 
+/*
+** Where an item comes from, for its error messages: argument `arg` of the method, and
+** `index` its position in put_many's array (0: put's own item).  put_many's errors name
+** the item: "bad argument #1 to 'put_many' (item [2]: nil is not a valid queue item ...)".
+*/
+typedef struct ItemSrc { int arg; lua_Integer index; } ItemSrc;
+#define NIL_ITEM "nil is not a valid queue item (use false or a sentinel)"
+
+static void item_error(lua_State *L, const ItemSrc *src, const char *msg) {
+  if (src->index > 0) msg = lua_pushfstring(L, "item [%I]: %s", (LUAI_UACINT)src->index, msg);
+  luaL_argerror(L, src->arg, msg);
+}
+
 /* Encode the value at idx into *it.  May raise; then nothing is owned. */
-static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner) {
-  static const char *const names[] = { "item" };
+static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner,
+                        const ItemSrc *src) {
+  const char *names[1];
+  names[0] = "item";
   switch (lua_type(L, idx)) {
     case LUA_TNONE: case LUA_TNIL:
-      luaL_argerror(L, idx, "nil is not a valid queue item (use false or a sentinel)");
+      item_error(L, src, NIL_ITEM);
       break;
     case LUA_TBOOLEAN:
       it->tag = lua_toboolean(L, idx) ? I_TRUE : I_FALSE;
@@ -114,7 +129,10 @@ static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner) {
       break;
     }
     default:
+      if (src->index > 0)       /* the path of a marshal error: "items[2].conn" */
+        names[0] = lua_pushfstring(L, "items[%I]", (LUAI_UACINT)src->index);
       it->v.p = lt_encode_owned(L, idx, 1, names, owner);
+      if (src->index > 0) lua_pop(L, 1);
       it->tag = I_BUF;
   }
 }
@@ -217,16 +235,19 @@ static void entry_free(PEntry *e) {
 
 /* Push the priority of the item at idx (a table whose first element is a number or a
 ** string), checked.  May raise (owning nothing). */
-static void key_fetch(lua_State *L, int idx) {
+static void key_fetch(lua_State *L, int idx, const ItemSrc *src) {
   int t;
+  if (lua_isnoneornil(L, idx))
+    item_error(L, src, NIL_ITEM);
   if (!lua_istable(L, idx))
-    luaL_argerror(L, idx, "PriorityQueue items are tables {priority, ...}");
+    item_error(L, src, lua_pushfstring(L, "PriorityQueue items are tables {priority, ...}, "
+                                       "got %s", luaL_typename(L, idx)));
   t = lua_geti(L, idx, 1);
   if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && lua_tonumber(L, -1) != lua_tonumber(L, -1))
-    luaL_argerror(L, idx, "priority is NaN");
+    item_error(L, src, "priority is NaN");
   if (t != LUA_TNUMBER && t != LUA_TSTRING)
-    luaL_argerror(L, idx, lua_pushfstring(L, "priority (item[1]) must be a number or a "
-                                          "string, got %s", luaL_typename(L, -1)));
+    item_error(L, src, lua_pushfstring(L, "priority (item[1]) must be a number or a "
+                                       "string, got %s", luaL_typename(L, -1)));
 }
 
 /* Fill *k from the checked priority at idx, copying a string; never raises: 0 when out of
@@ -733,11 +754,11 @@ static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
 
 /* Encode the item at idx into *e (with its priority for a PriorityQueue).  May raise,
 ** owning nothing then. */
-static void prepare(lua_State *L, Queue *q, int idx, PEntry *e) {
+static void prepare(lua_State *L, Queue *q, int idx, PEntry *e, const ItemSrc *src) {
   e->key.tag = K_INT;
-  if (q->kind != Q_PRIO) { item_encode(L, idx, &e->item, &q->obj); return; }
-  key_fetch(L, idx);                                     /* L: ... priority */
-  item_encode(L, idx, &e->item, &q->obj);
+  if (q->kind != Q_PRIO) { item_encode(L, idx, &e->item, &q->obj, src); return; }
+  key_fetch(L, idx, src);                                /* L: ... priority */
+  item_encode(L, idx, &e->item, &q->obj, src);
   if (!key_copy(L, -1, &e->key)) {
     item_free(&e->item);
     luaL_error(L, "not enough memory");
@@ -753,7 +774,8 @@ static int q_put(lua_State *L) {
   double deadline;
   int block = block_args(L, 3, &deadline), status;
   PEntry e;
-  prepare(L, q, 2, &e);
+  ItemSrc src = { 2, 0 };
+  prepare(L, q, 2, &e, &src);
   status = put_entry(q, &e, block, deadline);
   if (status < 0) return luaL_error(L, "not enough memory");
   if (status != OK) return fail(L, status, 0);
@@ -765,7 +787,8 @@ static int q_put_nowait(lua_State *L) {
   Queue *q = checkq(L);
   int status;
   PEntry e;
-  prepare(L, q, 2, &e);
+  ItemSrc src = { 2, 0 };
+  prepare(L, q, 2, &e, &src);
   status = put_entry(q, &e, 0, LT_FOREVER);
   if (status < 0) return luaL_error(L, "not enough memory");
   if (status != OK) return fail(L, status, 0);
@@ -845,8 +868,11 @@ static int q_put_many(lua_State *L) {
     return luaL_error(L, "too many items");
   b = new_batch(L, (size_t)n);                            /* L: q array batch */
   for (i = 1; i <= n; i++) {
+    ItemSrc src;
+    src.arg = 2;
+    src.index = i;
     lua_geti(L, 2, i);
-    prepare(L, q, 4, &b->e[b->n]);
+    prepare(L, q, 4, &b->e[b->n], &src);
     b->n++;
     lua_pop(L, 1);
   }
