@@ -213,10 +213,10 @@ describe("Queue", function()
     assert.same({nil, "shutdown"}, {p:result()})
   end)
 
-  it("shutdown(true) drops the items, releases join(), and task_done() is then an error", function()
+  it("shutdown(true) drops the queued items, which count as done; join() returns", function()
     local q = threading.Queue()
     for i = 1, 300 do q:put({i}) end
-    assert.equal(1, q:get()[1])                             -- one taken, not done
+    assert.equal(1, q:get()[1]); q:task_done()             -- one taken and done
     local j = H.spawn(function(qq) return qq:join(10) end, q)
     threading.sleep(0.05)
     q:shutdown(true)
@@ -224,8 +224,47 @@ describe("Queue", function()
     assert.is_true(j:result())
     assert.equal(0, q:qsize())
     assert.same({nil, "shutdown"}, {q:get()})
-    assert.has_error(function() q:task_done() end)
+    assert.has_error(function() q:task_done() end, "task_done() called too many times")
     assert.is_true(q:join(0))
+  end)
+
+  -- Python 3.13: shutdown(immediate=True) drops only what is still queued.  An item a
+  -- worker already took still needs its task_done(), which is no error, and join() returns
+  -- once it had it.
+  for _, kind in ipairs({"Queue", "LifoQueue", "PriorityQueue"}) do
+    it(kind .. ":shutdown(true) keeps the items in hand unfinished until their task_done()", function()
+      local q = threading[kind]()
+      for i = 1, 300 do q:put({i}) end
+      local taken = H.spawn(function(qq) return qq:get(10)[1] end, q)   -- a worker's item
+      H.join(taken)
+      assert.equal(kind == "LifoQueue" and 300 or 1, taken:result())
+      assert.is_table(q:get())                                          -- and one here
+      local j = H.spawn(function(qq) return qq:join(10) end, q)
+      threading.sleep(0.05)
+      q:shutdown(true)
+      assert.equal(0, q:qsize())
+      assert.same({nil, "shutdown"}, {q:get()})
+      assert.is_false(q:join(0.05))                    -- two items still in hand
+      assert.is_true(j:is_alive())
+      local ok, err = H.run(function(qq) return pcall(qq.task_done, qq) end, q)  -- the worker's
+      assert.is_true(ok, err)
+      assert.is_false(q:join(0.05))                    -- one left
+      assert.is_true(j:is_alive())
+      q:task_done()                                    -- ours: no error either
+      H.join(j, 5)
+      assert.is_true(j:result())                       -- join() returned once both were done
+      assert.is_true(q:join(0))
+      assert.has_error(function() q:task_done() end, "task_done() called too many times")
+    end)
+  end
+
+  it("shutdown(true) never counts more done than was put (task_done() ahead of get)", function()
+    local q = threading.Queue()
+    q:put(1); q:put(2); q:put(3)
+    q:task_done()                                      -- allowed, as in Python
+    q:shutdown(true)                                   -- drops 3, but only 2 were unfinished
+    assert.is_true(q:join(0))
+    assert.has_error(function() q:task_done() end, "task_done() called too many times")
   end)
 
   it("put_many / get_many move batches in order", function()

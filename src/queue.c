@@ -975,7 +975,7 @@ static int q_full(lua_State *L) {
   return 1;
 }
 
-/* Items put and not yet task_done()'d (negative only after shutdown(true) raced). */
+/* Items put and not yet task_done()'d. */
 static long unfinished(Queue *q) {
   size_t done = atomic_load(&q->ndone);
   return (long)(atomic_load(&q->nput) - done);
@@ -1013,10 +1013,21 @@ static int q_join(lua_State *L) {
   return 1;
 }
 
+/* Count n dropped items as done, as Python's shutdown(True): unfinished tasks go down by
+** n, never below zero (task_done() may have been called for items still queued). */
+static void drop_unfinished(Queue *q, size_t n) {
+  size_t v = atomic_load(&q->ndone), put = atomic_load(&q->nput);  /* nput: fixed (locked) */
+  size_t k;
+  do {
+    k = put - v < n ? put - v : n;
+  } while (k > 0 && !atomic_compare_exchange_weak(&q->ndone, &v, v + k));
+}
+
 /*
 ** q:shutdown([immediate = false]), as Python 3.13: puts fail from now on; gets drain what
-** is left, then fail.  immediate: the items left are dropped and unfinished tasks are
-** forgotten (join() returns, task_done() is an error).  Every waiter wakes to re-check.
+** is left, then fail.  immediate: the items still queued are dropped and count as done;
+** items a get() already took still need their task_done() (no error), and join() returns
+** once they had it.  Every waiter wakes to re-check.
 ** Both locks are taken (consumers' first) so that no put or get is half done.
 */
 static int q_shutdown(lua_State *L) {
@@ -1040,7 +1051,7 @@ static int q_shutdown(lua_State *L) {
     q->stack = NULL; q->heap = NULL; q->scap = q->hcap = 0;
     q->nput_seen = q->nget_seen = atomic_load(&q->nput);
     atomic_store(&q->nget, q->nput_seen);
-    atomic_store(&q->ndone, atomic_load(&q->nput));
+    drop_unfinished(q, n);
   }
   if (q->plock != q->tlock) unlock(q->plock);
   unlock(q->tlock);
