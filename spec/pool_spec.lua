@@ -138,6 +138,63 @@ describe("ThreadPoolExecutor", function()
     assert.equal(threading.TimeoutError, err)
   end)
 
+  -- Python's map cancels its futures not yet started when it raises.  The pool's only worker
+  -- is first held by a blocker, so that none of map's items can start before map raised;
+  -- once it is released, pool:shutdown() (waiting) lets whatever is still queued run.
+  describe("map cancels its items not yet started when it raises", function()
+    local function count_runs(fail, items, timeout)
+      local pool = threading.ThreadPoolExecutor(1)
+      local gate, ran = threading.Event(), threading.Shared({n = 0})
+      local blocker = pool:submit(function(g) return g:wait(10) end, gate)
+      local ok, err = pcall(pool.map, pool, function(x)
+        ran:incr("n")
+        if x == fail then error("bad item " .. x, 0) end
+        require("lthreading").sleep(0.01)
+        return x
+      end, items, timeout)
+      gate:set()
+      assert.is_true(blocker:result(T))
+      pool:shutdown()                                   -- waits for what is still queued
+      return ok, err, ran.n
+    end
+    local items = {}
+    for i = 1, 30 do items[i] = i end
+
+    it("on TimeoutError: none of them ran, the one timed out included", function()
+      local ok, err, n = count_runs(nil, items, 0.05)
+      assert.is_false(ok)
+      assert.equal(threading.TimeoutError, err)
+      assert.equal(0, n)
+    end)
+
+    it("on an item that cannot cross: the items submitted before it never run", function()
+      local bad = {}
+      for i = 1, 30 do bad[i] = i end
+      bad[20] = coroutine.create(print)
+      local ok, err, n = count_runs(nil, bad)
+      assert.is_false(ok)
+      assert.matches("cannot transfer args%[1%]: coroutine", err)
+      assert.equal(0, n)
+    end)
+
+    it("on an item's error: the slow items after it never run (one may have started)", function()
+      -- unblocked, the worker runs item 1, which fails; it may take item 2 before map
+      -- cancels, but no other
+      local pool = threading.ThreadPoolExecutor(1)
+      local ran = threading.Shared({n = 0})
+      local ok, err = pcall(pool.map, pool, function(x)
+        if x == 1 then error("bad item", 0) end
+        ran:incr("n")
+        require("lthreading").sleep(0.05)
+        return x
+      end, items)
+      pool:shutdown()
+      assert.is_false(ok)
+      assert.equal("bad item", err)
+      assert.is_true(ran.n <= 1, ran.n .. " items ran after the failing one")
+    end)
+  end)
+
   it("shutdown() waits for the tasks; submit() afterwards is an error", function()
     local pool = threading.ThreadPoolExecutor(2)
     local futs = {}
