@@ -536,6 +536,10 @@ static int barrier_wait(lua_State *L) {
   int index, broken = 0, action_failed = 0;
   lua_settop(L, 1);
   pthread_mutex_lock(&b->mu);
+  if (b->state == B_ACTION && b->runner == lt_thread_ident()) {
+    pthread_mutex_unlock(&b->mu);     /* it would wait for itself (Python deadlocks) */
+    return luaL_error(L, "a Barrier's action cannot wait on its own Barrier");
+  }
   while (b->state == B_DRAINING || b->state == B_RESETTING || b->state == B_ACTION)
     pthread_cond_wait(&b->cv, &b->mu);
   if (b->state < 0) {
