@@ -178,14 +178,14 @@ describe("ThreadPoolExecutor", function()
     end)
 
     it("on an item's error: the slow items after it never run (one may have started)", function()
-      -- unblocked, the worker runs item 1, which fails; it may take item 2 before map
-      -- cancels, but no other
+      -- the worker runs item 1, which fails; it may take item 2 before map cancels, but no
+      -- other (item 2 takes long enough for map to cancel the rest, even on a loaded machine)
       local pool = threading.ThreadPoolExecutor(1)
       local ran = threading.Shared({n = 0})
       local ok, err = pcall(pool.map, pool, function(x)
         if x == 1 then error("bad item", 0) end
         ran:incr("n")
-        require("lthreading").sleep(0.05)
+        require("lthreading").sleep(0.3)
         return x
       end, items)
       pool:shutdown()
