@@ -89,6 +89,7 @@ static void item_free(Item *it) {
 */
 typedef struct ItemSrc { int arg; lua_Integer index; } ItemSrc;
 #define NIL_ITEM "nil is not a valid queue item (use false or a sentinel)"
+static const ItemSrc PUT_ITEM = { 2, 0 };   /* put's and put_nowait's item */
 
 static void item_error(lua_State *L, const ItemSrc *src, const char *msg) {
   if (src->index > 0) msg = lua_pushfstring(L, "item [%I]: %s", (LUAI_UACINT)src->index, msg);
@@ -774,8 +775,7 @@ static int q_put(lua_State *L) {
   double deadline;
   int block = block_args(L, 3, &deadline), status;
   PEntry e;
-  ItemSrc src = { 2, 0 };
-  prepare(L, q, 2, &e, &src);
+  prepare(L, q, 2, &e, &PUT_ITEM);
   status = put_entry(q, &e, block, deadline);
   if (status < 0) return luaL_error(L, "not enough memory");
   if (status != OK) return fail(L, status, 0);
@@ -787,8 +787,7 @@ static int q_put_nowait(lua_State *L) {
   Queue *q = checkq(L);
   int status;
   PEntry e;
-  ItemSrc src = { 2, 0 };
-  prepare(L, q, 2, &e, &src);
+  prepare(L, q, 2, &e, &PUT_ITEM);
   status = put_entry(q, &e, 0, LT_FOREVER);
   if (status < 0) return luaL_error(L, "not enough memory");
   if (status != OK) return fail(L, status, 0);
