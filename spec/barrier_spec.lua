@@ -239,6 +239,68 @@ describe("Barrier (API.md §3)", function()
     assert.matches("cannot transfer action", err)
   end)
 
+  it("names a bad parties, action or timeout", function()
+    local function fails(pattern, ...)
+      local args = table.pack(...)
+      local ok, err = pcall(function() return threading.Barrier(table.unpack(args, 1, args.n)) end)
+      assert.is_false(ok, "expected an error matching " .. pattern)
+      assert.matches("bad argument " .. pattern, err)
+    end
+    fails("#1 to 'Barrier' %(parties: number expected, got no value%)")
+    fails("#1 to 'Barrier' %(parties: number expected, got string%)", "3")
+    fails("#1 to 'Barrier' %(parties: integer expected, got 1%.5%)", 1.5)
+    fails("#1 to 'Barrier' %(parties: integer expected, got NaN%)", 0 / 0)
+    fails("#1 to 'Barrier' %(parties: integer expected, got inf%)", math.huge)
+    fails("#1 to 'Barrier' %(parties must be > 0%)", -2)
+    fails("#1 to 'Barrier' %(too many parties%)", 2 ^ 40)
+    fails("#2 to 'Barrier' %(action: callable expected, got number%)", 2, 42)
+    fails("#3 to 'Barrier' %(number expected, got string%)", 2, nil, "soon")
+    fails("#3 to 'Barrier' %(timeout is NaN%)", 2, nil, 0 / 0)
+    assert.equal(2, threading.Barrier(2.0).parties)
+  end)
+
+  -- The actions reach their barrier through a Shared: a Barrier <-> Shared reference cycle,
+  -- which `finally` breaks (a cycle through two objects is never freed).
+  it("an action that waits on its own barrier gets an error instead of a deadlock", function()
+    local box = threading.Shared()
+    finally(function() box.b, box.b2 = nil, nil end)
+    local b = threading.Barrier(1, function()
+      local ok, err = pcall(function() return box.b:wait(1) end)
+      box.ok, box.err = ok, err
+    end)
+    box.b = b
+    -- (a daemon: before the fix this thread deadlocked, and exit would wait for it)
+    local t = threading.Thread{target = function(bb) return bb:wait(5) end, args = {b},
+                               daemon = true}
+    t:start()
+    H.join(t, 5)
+    assert.equal(0, t:result())
+    assert.is_false(box.ok)
+    assert.matches("a Barrier's action cannot wait on its own Barrier", box.err)
+    assert.is_false(b.broken)                         -- the action caught it: the round went on
+    -- uncaught, it is the action's error: the waiter gets it and the barrier is broken
+    local b2 = threading.Barrier(1, function() box.b2:wait() end)
+    box.b2 = b2
+    local t2 = H.spawn(function(bb) return pcall(bb.wait, bb, 5) end, b2)
+    H.join(t2, 5)
+    local ok, err = t2:result()
+    assert.is_false(ok)
+    assert.matches("cannot wait on its own Barrier", err)
+    assert.is_true(b2.broken)
+  end)
+
+  it("an action may reset() or abort() its own barrier: the round's waiters get BrokenBarrierError", function()
+    local box = threading.Shared()
+    finally(function() box.b = nil end)
+    local b = threading.Barrier(2, function() box.b:abort() end)
+    box.b = b
+    local r = results(parties(b, 2, 5))
+    assert.same({"broken", "broken"}, r)
+    assert.is_true(b.broken)
+    b:reset()
+    assert.is_false(b.broken)
+  end)
+
   it("is shared by reference between threads", function()
     local b = threading.Barrier(2)
     assert.equal(b, H.run(function(bar) return bar end, b))

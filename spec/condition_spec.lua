@@ -342,6 +342,42 @@ describe("Condition (API.md §3)", function()
     assert.equal(c, back)
   end)
 
+  it("names a bad lock", function()
+    for _, bad in ipairs({{5, "number"}, {{}, "table"}, {threading.Semaphore(), "lthreading%.Semaphore"},
+                          {threading.Condition(), "lthreading%.Condition"}}) do
+      local ok, err = pcall(function() return threading.Condition(bad[1]) end)
+      assert.is_false(ok)
+      assert.matches("bad argument #1 to 'Condition' %(lock: Lock or RLock expected, got "
+                     .. bad[2] .. "%)", err)
+    end
+  end)
+
+  it("a wait_for predicate may notify, and may wait itself", function()
+    local c = threading.Condition()
+    c:acquire()
+    local calls = 0
+    local v = c:wait_for(function()
+      calls = calls + 1
+      c:notify_all()                                   -- no waiter: harmless
+      if calls == 1 then return c:wait(0.01) and "notified" or false end
+      return "second"
+    end, 0.2)                                          -- the outer wait times out, then "second"
+    assert.equal("second", v)
+    c:release()
+  end)
+
+  it("a wait_for predicate that releases the lock gets 'un-acquired lock', not a hang", function()
+    local c = threading.Condition(threading.Lock())
+    c:acquire()
+    local ok, err = pcall(function()
+      return c:wait_for(function() c:release(); return false end, 5)
+    end)
+    assert.is_false(ok)
+    assert.matches("cannot wait on un%-acquired lock", err)
+    assert.is_true(c:acquire(false))                   -- the lock is free again
+    c:release()
+  end)
+
   it("rejects bad arguments", function()
     local c = threading.Condition()
     assert.has_error(function() c:acquire({}) end)

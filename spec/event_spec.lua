@@ -162,6 +162,12 @@ describe("Event (API.md §3)", function()
     assert.is_true(e:is_set())
   end)
 
+  it("Event() takes no arguments", function()
+    local ok, err = pcall(function() return threading.Event(true) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'Event' %(no arguments expected%)", err)
+  end)
+
   it("rejects bad arguments", function()
     local e = threading.Event()
     assert.has_error(function() e:wait("later") end)

@@ -55,6 +55,29 @@ describe("ThreadPoolExecutor", function()
     assert.has_error(function() threading.ThreadPoolExecutor(-3) end)
   end)
 
+  it("names a bad max_workers, in both forms, and an unknown option", function()
+    local function fails(pattern, ...)
+      local args = table.pack(...)
+      local ok, err = pcall(function() return threading.ThreadPoolExecutor(table.unpack(args, 1, args.n)) end)
+      assert.is_false(ok, "expected an error matching " .. pattern)
+      assert.matches("bad argument #1 to 'ThreadPoolExecutor' %(" .. pattern .. "%)", err)
+    end
+    for _, form in ipairs({function(v) return v end, function(v) return {max_workers = v} end}) do
+      fails("max_workers must be greater than 0", form(0))
+      fails("max_workers must be greater than 0", form(-1))
+      fails("max_workers: integer expected, got NaN", form(0 / 0))
+      fails("max_workers: integer expected, got 1%.5", form(1.5))
+      fails("max_workers: integer expected, got inf", form(math.huge))
+      fails("max_workers: number expected, got string", form("4"))
+      fails("max_workers too large: above 100000", form(1e6))
+    end
+    fails("unknown option 'max_worker'", {max_worker = 2})
+    local pool <close> = threading.ThreadPoolExecutor{max_workers = 2.0}
+    assert.equal(1, pool:submit(function() return 1 end):result(T))
+    local pool2 <close> = threading.ThreadPoolExecutor{}                -- the default
+    assert.equal(2, pool2:submit(function() return 2 end):result(T))
+  end)
+
   it("keeps a worker's state between tasks: globals set by a task stay on that worker", function()
     local pool <close> = threading.ThreadPoolExecutor(1)
     pool:submit(function() counter = (counter or 0) + 1 end):result(T)
@@ -113,6 +136,63 @@ describe("ThreadPoolExecutor", function()
                     {0.5, 0.5}, 0.05)
     assert.is_false(ok)
     assert.equal(threading.TimeoutError, err)
+  end)
+
+  -- Python's map cancels its futures not yet started when it raises.  The pool's only worker
+  -- is first held by a blocker, so that none of map's items can start before map raised;
+  -- once it is released, pool:shutdown() (waiting) lets whatever is still queued run.
+  describe("map cancels its items not yet started when it raises", function()
+    local function count_runs(fail, items, timeout)
+      local pool = threading.ThreadPoolExecutor(1)
+      local gate, ran = threading.Event(), threading.Shared({n = 0})
+      local blocker = pool:submit(function(g) return g:wait(10) end, gate)
+      local ok, err = pcall(pool.map, pool, function(x)
+        ran:incr("n")
+        if x == fail then error("bad item " .. x, 0) end
+        require("lthreading").sleep(0.01)
+        return x
+      end, items, timeout)
+      gate:set()
+      assert.is_true(blocker:result(T))
+      pool:shutdown()                                   -- waits for what is still queued
+      return ok, err, ran.n
+    end
+    local items = {}
+    for i = 1, 30 do items[i] = i end
+
+    it("on TimeoutError: none of them ran, the one timed out included", function()
+      local ok, err, n = count_runs(nil, items, 0.05)
+      assert.is_false(ok)
+      assert.equal(threading.TimeoutError, err)
+      assert.equal(0, n)
+    end)
+
+    it("on an item that cannot cross: the items submitted before it never run", function()
+      local bad = {}
+      for i = 1, 30 do bad[i] = i end
+      bad[20] = coroutine.create(print)
+      local ok, err, n = count_runs(nil, bad)
+      assert.is_false(ok)
+      assert.matches("cannot transfer args%[1%]: coroutine", err)
+      assert.equal(0, n)
+    end)
+
+    it("on an item's error: the slow items after it never run (one may have started)", function()
+      -- the worker runs item 1, which fails; it may take item 2 before map cancels, but no
+      -- other (item 2 takes long enough for map to cancel the rest, even on a loaded machine)
+      local pool = threading.ThreadPoolExecutor(1)
+      local ran = threading.Shared({n = 0})
+      local ok, err = pcall(pool.map, pool, function(x)
+        if x == 1 then error("bad item", 0) end
+        ran:incr("n")
+        require("lthreading").sleep(0.3)
+        return x
+      end, items)
+      pool:shutdown()
+      assert.is_false(ok)
+      assert.equal("bad item", err)
+      assert.is_true(ran.n <= 1, ran.n .. " items ran after the failing one")
+    end)
   end)
 
   it("shutdown() waits for the tasks; submit() afterwards is an error", function()

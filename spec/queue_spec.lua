@@ -213,10 +213,10 @@ describe("Queue", function()
     assert.same({nil, "shutdown"}, {p:result()})
   end)
 
-  it("shutdown(true) drops the items, releases join(), and task_done() is then an error", function()
+  it("shutdown(true) drops the queued items, which count as done; join() returns", function()
     local q = threading.Queue()
     for i = 1, 300 do q:put({i}) end
-    assert.equal(1, q:get()[1])                             -- one taken, not done
+    assert.equal(1, q:get()[1]); q:task_done()             -- one taken and done
     local j = H.spawn(function(qq) return qq:join(10) end, q)
     threading.sleep(0.05)
     q:shutdown(true)
@@ -224,8 +224,47 @@ describe("Queue", function()
     assert.is_true(j:result())
     assert.equal(0, q:qsize())
     assert.same({nil, "shutdown"}, {q:get()})
-    assert.has_error(function() q:task_done() end)
+    assert.has_error(function() q:task_done() end, "task_done() called too many times")
     assert.is_true(q:join(0))
+  end)
+
+  -- Python 3.13: shutdown(immediate=True) drops only what is still queued.  An item a
+  -- worker already took still needs its task_done(), which is no error, and join() returns
+  -- once it had it.
+  for _, kind in ipairs({"Queue", "LifoQueue", "PriorityQueue"}) do
+    it(kind .. ":shutdown(true) keeps the items in hand unfinished until their task_done()", function()
+      local q = threading[kind]()
+      for i = 1, 300 do q:put({i}) end
+      local taken = H.spawn(function(qq) return qq:get(10)[1] end, q)   -- a worker's item
+      H.join(taken)
+      assert.equal(kind == "LifoQueue" and 300 or 1, taken:result())
+      assert.is_table(q:get())                                          -- and one here
+      local j = H.spawn(function(qq) return qq:join(10) end, q)
+      threading.sleep(0.05)
+      q:shutdown(true)
+      assert.equal(0, q:qsize())
+      assert.same({nil, "shutdown"}, {q:get()})
+      assert.is_false(q:join(0.05))                    -- two items still in hand
+      assert.is_true(j:is_alive())
+      local ok, err = H.run(function(qq) return pcall(qq.task_done, qq) end, q)  -- the worker's
+      assert.is_true(ok, err)
+      assert.is_false(q:join(0.05))                    -- one left
+      assert.is_true(j:is_alive())
+      q:task_done()                                    -- ours: no error either
+      H.join(j, 5)
+      assert.is_true(j:result())                       -- join() returned once both were done
+      assert.is_true(q:join(0))
+      assert.has_error(function() q:task_done() end, "task_done() called too many times")
+    end)
+  end
+
+  it("shutdown(true) never counts more done than was put (task_done() ahead of get)", function()
+    local q = threading.Queue()
+    q:put(1); q:put(2); q:put(3)
+    q:task_done()                                      -- allowed, as in Python
+    q:shutdown(true)                                   -- drops 3, but only 2 were unfinished
+    assert.is_true(q:join(0))
+    assert.has_error(function() q:task_done() end, "task_done() called too many times")
   end)
 
   it("put_many / get_many move batches in order", function()
@@ -249,6 +288,46 @@ describe("Queue", function()
     assert.has_error(function() q:put_many({1, 2, coroutine.create(print)}) end)
     assert.equal(0, q:qsize())                              -- nothing of the failed batch
     assert.has_error(function() q:get_many(0) end)
+  end)
+
+  it("put_many names the bad item (argument #1, item [i]) and puts nothing", function()
+    local function fails(q, pattern, items)
+      local ok, err = pcall(function() return q:put_many(items) end)
+      assert.is_false(ok)
+      assert.matches(pattern, err)
+      assert.equal(0, q:qsize())
+    end
+    for _, q in ipairs({threading.Queue(), threading.Queue(5), threading.LifoQueue(),
+                        threading.PriorityQueue()}) do
+      local item = function(i) return {i} end
+      fails(q, "bad argument #1 to 'put_many' %(item %[2%]: nil is not a valid queue item",
+            {item(1), nil, item(3)})
+      fails(q, "cannot transfer items%[3%]%.x: coroutine",
+            {item(1), item(2), {1, x = coroutine.create(print)}})
+    end
+    local pq = threading.PriorityQueue()
+    fails(pq, "bad argument #1 to 'put_many' %(item %[2%]: PriorityQueue items are tables "
+              .. "{priority, ...}, got number%)", {{3}, 5})
+    fails(pq, "bad argument #1 to 'put_many' %(item %[3%]: priority is NaN%)", {{1}, {2}, {0 / 0}})
+    fails(pq, "bad argument #1 to 'put_many' %(item %[1%]: priority %(item%[1%]%) must be a "
+              .. "number or a string, got boolean%)", {{true}})
+    fails(pq, "bad argument #1 to 'put_many' %(table expected, got number%)", 5)
+    -- put's own item is argument #1 too
+    local ok, err = pcall(function() return pq:put(5) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'put' %(PriorityQueue items are tables", err)
+  end)
+
+  it("put/get reject a block argument that is neither a boolean nor a number", function()
+    local q = threading.Queue()
+    q:put("there")                                 -- (a get that ignored the check returns)
+    local ok, err = pcall(function() return q:get("yes") end)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'get' %(boolean or number expected, got string%)", err)
+    ok, err = pcall(function() return q:put(1, {}) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'put' %(boolean or number expected, got table%)", err)
+    assert.equal(1, q:qsize())
   end)
 
   it("put_many on a bounded queue puts what fits, then reports \"full\" and the count", function()
@@ -389,6 +468,52 @@ describe("LifoQueue and PriorityQueue under a racing producer", function()
       assert.is_nil(race_once(threading.LifoQueue(3), false))
       assert.is_nil(race_once(threading.PriorityQueue(3), true))
     end
+  end)
+end)
+
+describe("Queue constructors", function()
+  local function fails(pattern, f)
+    local ok, err = pcall(f)
+    assert.is_false(ok, "expected an error matching " .. pattern)
+    assert.matches(pattern, err)
+  end
+
+  it("name a bad maxsize: not a number, not an integer (NaN, 1.5, huge)", function()
+    local ctors = {   -- called by name, so that the error names the function
+      Queue = function(...) return threading.Queue(...) end,
+      LifoQueue = function(...) return threading.LifoQueue(...) end,
+      PriorityQueue = function(...) return threading.PriorityQueue(...) end,
+    }
+    for _, kind in ipairs({"Queue", "LifoQueue", "PriorityQueue"}) do
+      local new = ctors[kind]
+      local pre = "bad argument #1 to '" .. kind .. "' %(maxsize: "
+      fails(pre .. "integer expected, got NaN%)", function() return new(0 / 0) end)
+      fails(pre .. "integer expected, got 1%.5%)", function() return new(1.5) end)
+      fails(pre .. "integer expected, got inf%)", function() return new(math.huge) end)
+      fails(pre .. "integer expected, got 1e%+300%)", function() return new(1e300) end)
+      fails(pre .. "number expected, got string%)", function() return new("x") end)
+      fails(pre .. "number expected, got string%)", function() return new("5") end)
+      fails(pre .. "number expected, got boolean%)", function() return new(true) end)
+      fails(pre .. "integer expected, got 2%.5%)", function() return new{maxsize = 2.5} end)
+      fails(pre .. "number expected, got lthreading%.Lock%)",
+            function() return new{maxsize = threading.Lock()} end)
+      fails("bad argument #1 to '" .. kind .. "' %(unknown option 'max_size'%)",
+            function() return new{max_size = 3} end)
+      fails("bad argument #1 to '" .. kind .. "' %(unknown option %(a number key%)%)",
+            function() return new{3} end)
+      -- accepted: as Python, maxsize <= 0 is unbounded; 2.0 is the integer 2
+      assert.equal(2, new(2.0).maxsize)
+      assert.equal(0, new().maxsize)
+      assert.equal(0, new{}.maxsize)
+      local q = new(-1)
+      for i = 1, 50 do assert.is_true(q:put(kind == "PriorityQueue" and {i} or i, false)) end
+      assert.is_false(q:full())
+    end
+  end)
+
+  it("SimpleQueue takes no arguments", function()
+    fails("bad argument #1 to 'SimpleQueue' %(no arguments expected%)",
+          function() return threading.SimpleQueue(5) end)
   end)
 end)
 

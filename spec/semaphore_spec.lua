@@ -210,6 +210,33 @@ local function common(name)
   end)
 end
 
+describe("Semaphore and BoundedSemaphore constructors", function()
+  it("name a bad value: not a number, not an integer, negative, too large", function()
+    local ctors = {   -- called by name, so that the error names the function
+      Semaphore = function(...) return threading.Semaphore(...) end,
+      BoundedSemaphore = function(...) return threading.BoundedSemaphore(...) end,
+    }
+    for _, kind in ipairs({"Semaphore", "BoundedSemaphore"}) do
+      local function fails(pattern, v)
+        local ok, err = pcall(ctors[kind], v)
+        assert.is_false(ok, "expected an error matching " .. pattern)
+        assert.matches("bad argument #1 to '" .. kind .. "' %(value: " .. pattern .. "%)", err)
+      end
+      fails("integer expected, got NaN", 0 / 0)
+      fails("integer expected, got 1%.5", 1.5)
+      fails("integer expected, got inf", math.huge)
+      fails("integer expected, got %-inf", -math.huge)
+      fails("number expected, got string", "x")
+      fails("number expected, got table", {})
+      fails("semaphore initial value must be >= 0", -1)
+      fails("semaphore initial value too large", 2 ^ 40)
+      assert.equal(2, available(ctors[kind](2.0)))
+      assert.equal(1, available(ctors[kind]()))
+      assert.equal(0, available(ctors[kind](0)))
+    end
+  end)
+end)
+
 describe("Semaphore (API.md §3)", function()
   common("Semaphore")
 

@@ -81,11 +81,11 @@ int lt_acquire_args(lua_State *L, double *timeout, const char *nonblocking_msg) 
   switch (lua_type(L, 2)) {
     case LUA_TNONE: case LUA_TNIL: break;
     case LUA_TBOOLEAN: blocking = lua_toboolean(L, 2); break;
-    case LUA_TNUMBER: *timeout = lua_tonumber(L, 2); break;
+    case LUA_TNUMBER: *timeout = lt_checktimeout(L, 2, lua_tonumber(L, 2)); break;
     default: luaL_typeerror(L, 2, "number");
   }
   if (!lua_isnoneornil(L, 3)) {
-    *timeout = luaL_checknumber(L, 3);
+    *timeout = lt_opttimeout(L, 3);
     if (!blocking && *timeout >= 0)
       luaL_error(L, "%s", nonblocking_msg ? nonblocking_msg
                                           : "can't specify a timeout for a non-blocking call");
@@ -173,7 +173,7 @@ static int rlock_locked(lua_State *L) {
 lt_Object *lt_checklocklike(lua_State *L, int idx) {
   lt_Object *o = lt_toobject(L, idx, NULL);
   if (o == NULL || (o->cls != &lt_LockClass && o->cls != &lt_RLockClass))
-    luaL_typeerror(L, idx, "Lock or RLock");
+    luaL_typeerror(L, idx, "lock: Lock or RLock");  /* Condition(lock) */
   return o;
 }
 
@@ -221,9 +221,14 @@ void lt_lock_release_obj(lt_Object *o) {
 
 /* ============================================= the lock-like surface (all lock-ish classes) */
 
-/* obj(...) -> obj:acquire(...) and obj or nil, so that `local _ <close> = obj()` scopes. */
+/* obj(...) -> obj:acquire(...) and obj or nil, so that `local _ <close> = obj()` scopes.
+** A bad timeout is reported here, as acquire's (called from C, acquire has no name). */
 static int ll_call_entry(lua_State *L) {
   int n = lua_gettop(L), i;
+  for (i = 2; i <= 3 && i <= n; i++) {
+    const char *why = lua_type(L, i) == LUA_TNUMBER ? lt_badseconds(lua_tonumber(L, i)) : NULL;
+    if (why != NULL) return luaL_error(L, "bad argument #%d to 'acquire' (timeout %s)", i - 1, why);
+  }
   lua_getfield(L, 1, "acquire");
   luaL_checkstack(L, n + 1, NULL);
   for (i = 1; i <= n; i++) lua_pushvalue(L, i);
@@ -307,8 +312,8 @@ static int new_lock(lua_State *L, const lt_Class *cls) {
   return 1;
 }
 
-static int f_lock(lua_State *L) { return new_lock(L, &lt_LockClass); }
-static int f_rlock(lua_State *L) { return new_lock(L, &lt_RLockClass); }
+static int f_lock(lua_State *L) { lt_checknoargs(L); return new_lock(L, &lt_LockClass); }
+static int f_rlock(lua_State *L) { lt_checknoargs(L); return new_lock(L, &lt_RLockClass); }
 
 void lt_open_lock(lua_State *L) {
   lua_pushcfunction(L, f_lock);

@@ -174,7 +174,23 @@ int  lt_pushnamed_raw(lua_State *L, const char *name); /* push it or nil; never 
 int  lt_raise(lua_State *L, const char *errname);
 
 /* Argument helpers shared by every class. */
-double lt_opttimeout(lua_State *L, int idx);  /* nil or < 0 -> -1 (forever); else seconds */
+/* Timeouts: nil or < 0 -> -1 (forever); else seconds.  NaN or above TIMEOUT_MAX
+** (math.huge included) is an argument error: "bad argument #2 to 'acquire' (timeout is
+** NaN)" / "(timeout too large: above TIMEOUT_MAX)".  Call them before taking anything, so
+** that nothing is half done when they raise.  lt_checktimeout checks a number already read
+** from argument idx. */
+double lt_opttimeout(lua_State *L, int idx);
+double lt_checktimeout(lua_State *L, int idx, lua_Number t);
+const char *lt_badseconds(lua_Number t);  /* "is NaN", "too large: ...", or NULL if fine */
+/* sleep(seconds): a number; NaN, negative or above TIMEOUT_MAX is an argument error. */
+double lt_checksleep(lua_State *L, int idx);
+/* Constructor options.  lt_optintoption: the integer option `name` at idx, def when nil;
+** errors name the option: "bad argument #1 to 'Queue' (maxsize: integer expected, got
+** 1.5)" / "(maxsize: number expected, got string)".  lt_checkoptions: the table of options
+** at idx has only keys in known (NULL-terminated), else "(unknown option 'maxsise')". */
+lua_Integer lt_optintoption(lua_State *L, int idx, const char *name, lua_Integer def);
+void lt_checkoptions(lua_State *L, int idx, const char *const known[]);
+void lt_checknoargs(lua_State *L);   /* Lock(), Event(): "(no arguments expected)" */
 
 /* ================================================================ MARSHAL (marshal.c) */
 typedef struct lt_Buf lt_Buf;

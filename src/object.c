@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #include "lthreading.h"
 
@@ -256,9 +257,74 @@ int lt_raise(lua_State *L, const char *errname) {
   return lua_error(L);
 }
 
-double lt_opttimeout(lua_State *L, int idx) {
-  lua_Number t;
-  if (lua_isnoneornil(L, idx)) return -1;
-  t = luaL_checknumber(L, idx);
+/* ============================================================= ARGUMENT HELPERS */
+
+/*
+** Every timeout and sleep length goes through check_seconds, so that every blocking call
+** refuses the same values before it acquires or parks anything: NaN, and anything above
+** TIMEOUT_MAX (math.huge included), as Python does.  `what` names the argument.
+*/
+const char *lt_badseconds(lua_Number t) {
+  if (t != t) return "is NaN";
+  if (t > LT_TIMEOUT_MAX) return "too large: above TIMEOUT_MAX";
+  return NULL;
+}
+
+static void check_seconds(lua_State *L, int idx, lua_Number t, const char *what) {
+  const char *why = lt_badseconds(t);
+  if (why != NULL) luaL_argerror(L, idx, lua_pushfstring(L, "%s %s", what, why));
+}
+
+double lt_checktimeout(lua_State *L, int idx, lua_Number t) {
+  check_seconds(L, idx, t, "timeout");
   return t < 0 ? -1 : t;
+}
+
+double lt_opttimeout(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return -1;
+  return lt_checktimeout(L, idx, luaL_checknumber(L, idx));
+}
+
+double lt_checksleep(lua_State *L, int idx) {
+  lua_Number t = luaL_checknumber(L, idx);
+  check_seconds(L, idx, t, "sleep length");
+  if (t < 0) luaL_argerror(L, idx, "sleep length must be non-negative");
+  return t;
+}
+
+lua_Integer lt_optintoption(lua_State *L, int idx, const char *name, lua_Integer def) {
+  lua_Integer i;
+  int isint;
+  if (lua_isnoneornil(L, idx)) return def;
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    luaL_typeerror(L, idx, lua_pushfstring(L, "%s: number", name));
+  i = lua_tointegerx(L, idx, &isint);
+  if (!isint) {
+    lua_Number n = lua_tonumber(L, idx);
+    const char *got = n != n ? "NaN" : n == HUGE_VAL ? "inf" : n == -HUGE_VAL ? "-inf"
+                    : lua_pushfstring(L, "%f", n);
+    luaL_argerror(L, idx, lua_pushfstring(L, "%s: integer expected, got %s", name, got));
+  }
+  return i;
+}
+
+void lt_checknoargs(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) luaL_argerror(L, 1, "no arguments expected");
+}
+
+void lt_checkoptions(lua_State *L, int idx, const char *const known[]) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int i;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -1);
+      for (i = 0; known[i] != NULL && strcmp(known[i], k) != 0; i++) {}
+      if (known[i] != NULL) continue;
+      luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", k));
+    }
+    luaL_argerror(L, idx, lua_pushfstring(L, "unknown option (a %s key)",
+                                          luaL_typename(L, -1)));
+  }
 }

@@ -579,13 +579,16 @@ static int f_pool(lua_State *L) {
   lua_Integer max;
   Pool *p;
   Core *c;
+  static const char *const known[] = { "max_workers", NULL };
   if (lua_istable(L, 1)) {
+    lt_checkoptions(L, 1, known);
     lua_getfield(L, 1, "max_workers");
     lua_replace(L, 1);
   }
-  max = lua_isnoneornil(L, 1) ? default_workers() : luaL_checkinteger(L, 1);
+  max = lt_optintoption(L, 1, "max_workers", 0);
+  if (lua_isnoneornil(L, 1)) max = default_workers();
   luaL_argcheck(L, max > 0, 1, "max_workers must be greater than 0");
-  luaL_argcheck(L, max <= 100000, 1, "max_workers is too large");
+  luaL_argcheck(L, max <= 100000, 1, "max_workers too large: above 100000");
   lua_settop(L, 0);
   p = (Pool *)lt_newobject(L, &PoolClass, sizeof(Pool));
   c = (Core *)calloc(1, sizeof(Core));
@@ -798,18 +801,14 @@ static int push_result(lua_State *L, Future *f) {
   return lt_decode(L, f->result);
 }
 
-/* pool:map(f, items, [timeout]) -> {f(items[1]), f(items[2]), ...}; on an error or a
-** timeout the tasks not yet started are cancelled and the error raised. */
-static int p_map(lua_State *L) {
-  Core *c = checkcore(L);
-  double deadline;
+/* lua_pcall'd by p_map: 1: Core (light userdata), 2: f, 3: items, 4: futures (filled as
+** submitted), 5: deadline.  Returns the results; raises the first failure in order. */
+static int map_run(lua_State *L) {
+  Core *c = (Core *)lua_touserdata(L, 1);
+  double deadline = lua_tonumber(L, 5);
   lua_Integer n, i;
-  luaL_checkany(L, 2);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  deadline = lt_deadline(lt_opttimeout(L, 4));
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   n = luaL_len(L, 3);
-  lua_createtable(L, n > 0 && n < INT_MAX ? (int)n : 0, 0);   /* 4: futures */
   for (i = 1; i <= n; i++) {
     lua_pushvalue(L, 2);
     lua_geti(L, 3, i);                                  /* L: ... fn item */
@@ -820,27 +819,49 @@ static int p_map(lua_State *L) {
   lua_createtable(L, n > 0 && n < INT_MAX ? (int)n : 0, 0);   /* 5: results */
   for (i = 1; i <= n; i++) {
     Future *f;
-    int nres, st;
+    int nres;
     lua_rawgeti(L, 4, i);
     f = (Future *)lt_toobject(L, -1, &FutureClass);
-    st = future_wait(f, deadline) ? atomic_load(&f->state) : F_PENDING;
-    if (st != F_FINISHED || !f->ok) {                   /* cancel the rest, then raise */
-      lua_Integer j;
-      for (j = i + 1; j <= n; j++) {
-        lua_rawgeti(L, 4, j);
-        future_cancel((Future *)lt_toobject(L, -1, &FutureClass));
-        lua_pop(L, 1);
-      }
-      if (st == F_PENDING || st == F_RUNNING) return lt_raise(L, "TimeoutError");
-      return push_result(L, f);
-    }
+    if (!future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
     lua_pop(L, 1);
-    nres = push_result(L, f);
+    nres = push_result(L, f);                           /* raises the task's error */
     if (nres == 0) lua_pushnil(L);
     else if (nres > 1) lua_pop(L, nres - 1);
     lua_rawseti(L, 5, i);
   }
   return 1;
+}
+
+/*
+** pool:map(f, items, [timeout]) -> {f(items[1]), f(items[2]), ...}.  Whatever makes it
+** raise (an item's error, the timeout, an item that cannot cross, a result that cannot be
+** rebuilt here), every future it submitted that has not started yet is cancelled first, as
+** Python's map does: its items never run.
+*/
+static int p_map(lua_State *L) {
+  Core *c = checkcore(L);
+  double deadline;
+  lua_Integer i, n;
+  luaL_checkany(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  deadline = lt_deadline(lt_opttimeout(L, 4));
+  lua_settop(L, 3);
+  lua_newtable(L);                                      /* 4: futures */
+  lua_pushcfunction(L, map_run);
+  lua_pushlightuserdata(L, c);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  lua_pushnumber(L, deadline);
+  if (lua_pcall(L, 5, 1, 0) == LUA_OK) return 1;
+  n = (lua_Integer)lua_rawlen(L, 4);                    /* L: pool f items futures err */
+  for (i = 1; i <= n; i++) {
+    lt_Object *o;
+    lua_rawgeti(L, 4, i);
+    if ((o = lt_toobject(L, -1, &FutureClass)) != NULL) future_cancel((Future *)o);
+    lua_pop(L, 1);
+  }
+  return lua_error(L);
 }
 
 /* ============================================================== FUTURE METHODS */
@@ -983,7 +1004,9 @@ static int f_as_completed(lua_State *L) {
   AC *a;
   lua_Integer n, i;
   int k = 0;
+  double deadline;
   luaL_checktype(L, 1, LUA_TTABLE);
+  deadline = lt_deadline(lt_opttimeout(L, 2));
   lua_settop(L, 2);
   n = luaL_len(L, 1);
   lua_newtable(L);                                        /* 3: seen set */
@@ -1012,7 +1035,7 @@ static int f_as_completed(lua_State *L) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ACMETA);
   }
   lua_setmetatable(L, 4);
-  a->deadline = lt_deadline(lt_opttimeout(L, 2));
+  a->deadline = deadline;
   atomic_init(&a->w.mu.word, 0);
   atomic_init(&a->w.word, 0);
   a->futs = (Future **)calloc((size_t)(n ? n : 1), sizeof(Future *));

@@ -82,12 +82,28 @@ static void item_free(Item *it) {
   it->tag = I_FALSE;
 }
 
+/*
+** Where an item comes from, for its error messages: argument `arg` of the method, and
+** `index` its position in put_many's array (0: put's own item).  put_many's errors name
+** the item: "bad argument #1 to 'put_many' (item [2]: nil is not a valid queue item ...)".
+*/
+typedef struct ItemSrc { int arg; lua_Integer index; } ItemSrc;
+#define NIL_ITEM "nil is not a valid queue item (use false or a sentinel)"
+static const ItemSrc PUT_ITEM = { 2, 0 };   /* put's and put_nowait's item */
+
+static void item_error(lua_State *L, const ItemSrc *src, const char *msg) {
+  if (src->index > 0) msg = lua_pushfstring(L, "item [%I]: %s", (LUAI_UACINT)src->index, msg);
+  luaL_argerror(L, src->arg, msg);
+}
+
 /* Encode the value at idx into *it.  May raise; then nothing is owned. */
-static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner) {
-  static const char *const names[] = { "item" };
+static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner,
+                        const ItemSrc *src) {
+  const char *names[1];
+  names[0] = "item";
   switch (lua_type(L, idx)) {
     case LUA_TNONE: case LUA_TNIL:
-      luaL_argerror(L, idx, "nil is not a valid queue item (use false or a sentinel)");
+      item_error(L, src, NIL_ITEM);
       break;
     case LUA_TBOOLEAN:
       it->tag = lua_toboolean(L, idx) ? I_TRUE : I_FALSE;
@@ -114,7 +130,10 @@ static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner) {
       break;
     }
     default:
+      if (src->index > 0)       /* the path of a marshal error: "items[2].conn" */
+        names[0] = lua_pushfstring(L, "items[%I]", (LUAI_UACINT)src->index);
       it->v.p = lt_encode_owned(L, idx, 1, names, owner);
+      if (src->index > 0) lua_pop(L, 1);
       it->tag = I_BUF;
   }
 }
@@ -217,16 +236,19 @@ static void entry_free(PEntry *e) {
 
 /* Push the priority of the item at idx (a table whose first element is a number or a
 ** string), checked.  May raise (owning nothing). */
-static void key_fetch(lua_State *L, int idx) {
+static void key_fetch(lua_State *L, int idx, const ItemSrc *src) {
   int t;
+  if (lua_isnoneornil(L, idx))
+    item_error(L, src, NIL_ITEM);
   if (!lua_istable(L, idx))
-    luaL_argerror(L, idx, "PriorityQueue items are tables {priority, ...}");
+    item_error(L, src, lua_pushfstring(L, "PriorityQueue items are tables {priority, ...}, "
+                                       "got %s", luaL_typename(L, idx)));
   t = lua_geti(L, idx, 1);
   if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && lua_tonumber(L, -1) != lua_tonumber(L, -1))
-    luaL_argerror(L, idx, "priority is NaN");
+    item_error(L, src, "priority is NaN");
   if (t != LUA_TNUMBER && t != LUA_TSTRING)
-    luaL_argerror(L, idx, lua_pushfstring(L, "priority (item[1]) must be a number or a "
-                                          "string, got %s", luaL_typename(L, -1)));
+    item_error(L, src, lua_pushfstring(L, "priority (item[1]) must be a number or a "
+                                       "string, got %s", luaL_typename(L, -1)));
 }
 
 /* Fill *k from the checked priority at idx, copying a string; never raises: 0 when out of
@@ -703,10 +725,11 @@ static int block_args(lua_State *L, int idx, double *deadline) {
   double timeout = -1;
   switch (lua_type(L, idx)) {
     case LUA_TNONE: case LUA_TNIL: break;
-    case LUA_TNUMBER: timeout = lua_tonumber(L, idx); break;
-    default: block = lua_toboolean(L, idx);
+    case LUA_TNUMBER: timeout = lt_checktimeout(L, idx, lua_tonumber(L, idx)); break;
+    case LUA_TBOOLEAN: block = lua_toboolean(L, idx); break;
+    default: luaL_typeerror(L, idx, "boolean or number");
   }
-  if (!lua_isnoneornil(L, idx + 1)) timeout = luaL_checknumber(L, idx + 1);
+  if (!lua_isnoneornil(L, idx + 1)) timeout = lt_opttimeout(L, idx + 1);
   *deadline = lt_deadline(timeout);
   return block;
 }
@@ -732,11 +755,11 @@ static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
 
 /* Encode the item at idx into *e (with its priority for a PriorityQueue).  May raise,
 ** owning nothing then. */
-static void prepare(lua_State *L, Queue *q, int idx, PEntry *e) {
+static void prepare(lua_State *L, Queue *q, int idx, PEntry *e, const ItemSrc *src) {
   e->key.tag = K_INT;
-  if (q->kind != Q_PRIO) { item_encode(L, idx, &e->item, &q->obj); return; }
-  key_fetch(L, idx);                                     /* L: ... priority */
-  item_encode(L, idx, &e->item, &q->obj);
+  if (q->kind != Q_PRIO) { item_encode(L, idx, &e->item, &q->obj, src); return; }
+  key_fetch(L, idx, src);                                /* L: ... priority */
+  item_encode(L, idx, &e->item, &q->obj, src);
   if (!key_copy(L, -1, &e->key)) {
     item_free(&e->item);
     luaL_error(L, "not enough memory");
@@ -752,7 +775,7 @@ static int q_put(lua_State *L) {
   double deadline;
   int block = block_args(L, 3, &deadline), status;
   PEntry e;
-  prepare(L, q, 2, &e);
+  prepare(L, q, 2, &e, &PUT_ITEM);
   status = put_entry(q, &e, block, deadline);
   if (status < 0) return luaL_error(L, "not enough memory");
   if (status != OK) return fail(L, status, 0);
@@ -764,7 +787,7 @@ static int q_put_nowait(lua_State *L) {
   Queue *q = checkq(L);
   int status;
   PEntry e;
-  prepare(L, q, 2, &e);
+  prepare(L, q, 2, &e, &PUT_ITEM);
   status = put_entry(q, &e, 0, LT_FOREVER);
   if (status < 0) return luaL_error(L, "not enough memory");
   if (status != OK) return fail(L, status, 0);
@@ -844,8 +867,11 @@ static int q_put_many(lua_State *L) {
     return luaL_error(L, "too many items");
   b = new_batch(L, (size_t)n);                            /* L: q array batch */
   for (i = 1; i <= n; i++) {
+    ItemSrc src;
+    src.arg = 2;
+    src.index = i;
     lua_geti(L, 2, i);
-    prepare(L, q, 4, &b->e[b->n]);
+    prepare(L, q, 4, &b->e[b->n], &src);
     b->n++;
     lua_pop(L, 1);
   }
@@ -948,7 +974,7 @@ static int q_full(lua_State *L) {
   return 1;
 }
 
-/* Items put and not yet task_done()'d (negative only after shutdown(true) raced). */
+/* Items put and not yet task_done()'d. */
 static long unfinished(Queue *q) {
   size_t done = atomic_load(&q->ndone);
   return (long)(atomic_load(&q->nput) - done);
@@ -986,10 +1012,21 @@ static int q_join(lua_State *L) {
   return 1;
 }
 
+/* Count n dropped items as done, as Python's shutdown(True): unfinished tasks go down by
+** n, never below zero (task_done() may have been called for items still queued). */
+static void drop_unfinished(Queue *q, size_t n) {
+  size_t v = atomic_load(&q->ndone), put = atomic_load(&q->nput);  /* nput: fixed (locked) */
+  size_t k;
+  do {
+    k = put - v < n ? put - v : n;
+  } while (k > 0 && !atomic_compare_exchange_weak(&q->ndone, &v, v + k));
+}
+
 /*
 ** q:shutdown([immediate = false]), as Python 3.13: puts fail from now on; gets drain what
-** is left, then fail.  immediate: the items left are dropped and unfinished tasks are
-** forgotten (join() returns, task_done() is an error).  Every waiter wakes to re-check.
+** is left, then fail.  immediate: the items still queued are dropped and count as done;
+** items a get() already took still need their task_done() (no error), and join() returns
+** once they had it.  Every waiter wakes to re-check.
 ** Both locks are taken (consumers' first) so that no put or get is half done.
 */
 static int q_shutdown(lua_State *L) {
@@ -1013,7 +1050,7 @@ static int q_shutdown(lua_State *L) {
     q->stack = NULL; q->heap = NULL; q->scap = q->hcap = 0;
     q->nput_seen = q->nget_seen = atomic_load(&q->nput);
     atomic_store(&q->nget, q->nput_seen);
-    atomic_store(&q->ndone, atomic_load(&q->nput));
+    drop_unfinished(q, n);
   }
   if (q->plock != q->tlock) unlock(q->plock);
   unlock(q->tlock);
@@ -1112,13 +1149,15 @@ static int new_queue(lua_State *L, const lt_Class *cls, int kind, lua_Integer ma
   return 1;
 }
 
-/* Queue([maxsize]) or Queue{maxsize = n}; maxsize <= 0: unbounded. */
+/* Queue([maxsize]) or Queue{maxsize = n}; maxsize <= 0: unbounded (as Python). */
 static lua_Integer opt_maxsize(lua_State *L) {
+  static const char *const known[] = { "maxsize", NULL };
   if (lua_istable(L, 1)) {
+    lt_checkoptions(L, 1, known);
     lua_getfield(L, 1, "maxsize");
     lua_replace(L, 1);
   }
-  return luaL_optinteger(L, 1, 0);
+  return lt_optintoption(L, 1, "maxsize", 0);
 }
 
 static int f_queue(lua_State *L) {
@@ -1136,7 +1175,10 @@ static int f_prio(lua_State *L) {
   return new_queue(L, m > 0 ? &PrioClass : &Prio0Class, Q_PRIO, m);
 }
 
-static int f_simple(lua_State *L) { return new_queue(L, &SimpleClass, Q_FIFO, 0); }
+static int f_simple(lua_State *L) {
+  lt_checknoargs(L);
+  return new_queue(L, &SimpleClass, Q_FIFO, 0);
+}
 
 void lt_open_queue(lua_State *L) {
   static const luaL_Reg funcs[] = {

@@ -343,10 +343,10 @@ SEM_ENTRIES(sem, SemClass)
 SEM_ENTRIES(bsem, BSemClass)
 
 static int new_sem(lua_State *L, const lt_Class *cls) {
-  lua_Integer v = luaL_optinteger(L, 1, 1);
+  lua_Integer v = lt_optintoption(L, 1, "value", 1);
   lt_Sem *s;
-  if (v < 0) return luaL_argerror(L, 1, "semaphore initial value must be >= 0");
-  if (v > INT_MAX) return luaL_argerror(L, 1, "semaphore initial value too large");
+  if (v < 0) return luaL_argerror(L, 1, "value: semaphore initial value must be >= 0");
+  if (v > INT_MAX) return luaL_argerror(L, 1, "value: semaphore initial value too large");
   s = (lt_Sem *)lt_newobject(L, cls, sizeof(lt_Sem));
   atomic_init(&s->value, (int)v);
   atomic_init(&s->nwait, 0);
@@ -448,7 +448,9 @@ static void event_metatable(lua_State *L) {
 }
 
 static int f_event(lua_State *L) {
-  lt_Event *e = (lt_Event *)lt_newobject(L, &EventClass, sizeof(lt_Event));
+  lt_Event *e;
+  lt_checknoargs(L);
+  e = (lt_Event *)lt_newobject(L, &EventClass, sizeof(lt_Event));
   atomic_init(&e->state, 0);
   atomic_init(&e->nwait, 0);
   atomic_init(&e->spin, 0);   /* 0: lt_spin_changed starts at its maximum */
@@ -534,9 +536,9 @@ static int barrier_wait(lua_State *L) {
   int index, broken = 0, action_failed = 0;
   lua_settop(L, 1);
   pthread_mutex_lock(&b->mu);
-  if (b->state == B_ACTION && b->runner == lt_thread_ident()) {  /* would wait for itself */
-    pthread_mutex_unlock(&b->mu);
-    return luaL_error(L, "Barrier:wait() called from inside the barrier's own action");
+  if (b->state == B_ACTION && b->runner == lt_thread_ident()) {
+    pthread_mutex_unlock(&b->mu);     /* it would wait for itself (Python deadlocks) */
+    return luaL_error(L, "a Barrier's action cannot wait on its own Barrier (called from inside its own action)");
   }
   while (b->state == B_DRAINING || b->state == B_RESETTING || b->state == B_ACTION)
     pthread_cond_wait(&b->cv, &b->mu);
@@ -649,17 +651,20 @@ static void barrier_metatable(lua_State *L) {
 /* Barrier(parties, [action], [timeout]) */
 static int f_barrier(lua_State *L) {
   static const char *const names[] = { "action" };
-  lua_Integer parties = luaL_checkinteger(L, 1);
-  double timeout = lt_opttimeout(L, 3);
+  lua_Integer parties;
+  double timeout;
   int has_action = !lua_isnoneornil(L, 2);
   lt_Barrier *b;
   pthread_condattr_t a;
+  if (lua_isnoneornil(L, 1)) luaL_typeerror(L, 1, "parties: number");
+  parties = lt_optintoption(L, 1, "parties", 0);
   if (parties < 1) return luaL_argerror(L, 1, "parties must be > 0");
   if (parties > INT_MAX) return luaL_argerror(L, 1, "too many parties");
   if (has_action && !lua_isfunction(L, 2)) {
-    if (!luaL_getmetafield(L, 2, "__call")) luaL_typeerror(L, 2, "callable");
+    if (!luaL_getmetafield(L, 2, "__call")) luaL_typeerror(L, 2, "action: callable");
     lua_pop(L, 1);
   }
+  timeout = lt_opttimeout(L, 3);
   lua_settop(L, 2);
   b = (lt_Barrier *)lt_newobject(L, &BarrierClass, sizeof(lt_Barrier));  /* L: p a self */
   pthread_mutex_init(&b->mu, NULL);
@@ -676,9 +681,10 @@ static int f_barrier(lua_State *L) {
 
 /* ============================================================================ TIMER */
 
-/* Called with the module's Thread class and Event constructor; returns the Timer class. */
+/* Called with the module's Thread class, Event constructor and TIMEOUT_MAX; returns the
+** Timer class. */
 static const char TIMER_LUA[] =
-  "local Thread, Event = ...\n"
+  "local Thread, Event, TIMEOUT_MAX = ...\n"
   "local type, pairs, select, error, pack, unpack = type, pairs, select, error, table.pack,"
   " table.unpack\n"
   "local Timer = Thread:extend()\n"
@@ -695,6 +701,10 @@ static const char TIMER_LUA[] =
   "  if type(interval) ~= 'number' then\n"
   "    error(\"bad argument #1 to 'Timer' (number expected as interval, got \" ..\n"
   "          (interval == nil and 'no value' or type(interval)) .. ')', 3)\n"
+  "  elseif interval ~= interval then\n"
+  "    error(\"bad argument #1 to 'Timer' (interval is NaN)\", 3)\n"
+  "  elseif interval > TIMEOUT_MAX then\n"
+  "    error(\"bad argument #1 to 'Timer' (interval too large: above TIMEOUT_MAX)\", 3)\n"
   "  end\n"
   "  Thread.init(self, opts)\n"
   "  self.interval = interval\n"
@@ -724,7 +734,8 @@ static void open_timer(lua_State *L) {
       lua_error(L);
     lua_getfield(L, -2, "Thread");
     lua_getfield(L, -3, "Event");
-    lua_call(L, 2, 1);
+    lua_pushnumber(L, LT_TIMEOUT_MAX);
+    lua_call(L, 3, 1);
     lt_setname(L, -1, "Timer");
   }
   lua_setfield(L, -2, "Timer");

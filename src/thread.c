@@ -1172,9 +1172,7 @@ int lt_stack_size(void) {
 }
 
 static int f_sleep(lua_State *L) {
-  lua_Number s = luaL_checknumber(L, 1);
-  if (s < 0) return luaL_argerror(L, 1, "sleep length must be non-negative");
-  lt_sleep(s);
+  lt_sleep(lt_checksleep(L, 1));
   return 0;
 }
 
