@@ -160,6 +160,9 @@ static inline lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
 void lt_classmetatable(lua_State *L, const lt_Class *cls, const luaL_Reg *methods,
                        const luaL_Reg *metamethods);
 
+/* lua_close(L) for a state lthreading made (a Thread's): the proxies that finalizers make
+** while it closes get no __gc from Lua; their references are dropped here afterwards. */
+void lt_close_state(lua_State *L);
 /* Per-state setup, idempotent: proxy cache, named values, metatables on demand. */
 void lt_state_init(lua_State *L);
 /* Named values: values that cross by name (classes, error values, the module itself):
@@ -175,6 +178,13 @@ int  lt_raise(lua_State *L, const char *errname);
 
 /* Argument helpers shared by every class. */
 double lt_opttimeout(lua_State *L, int idx);  /* nil or < 0 -> -1 (forever); else seconds */
+/* A bad option of a constructor that takes an options table (never returns):
+**   bad option 'memory_limit' to 'Thread' (non-negative integer expected, got 1.5)
+** lt_opt_error: with msg as the parenthesis.  lt_opt_typeerror: "EXPECTED expected, got X",
+** X being the value at idx if it is a number (1.5, nan, -inf), else its type name. */
+int lt_opt_error(lua_State *L, const char *fname, const char *option, const char *msg);
+int lt_opt_typeerror(lua_State *L, const char *fname, const char *option,
+                     const char *expected, int idx);
 
 /* ================================================================ MARSHAL (marshal.c) */
 typedef struct lt_Buf lt_Buf;
