@@ -218,13 +218,17 @@ void lt_exit_workers(void);
 ** now on it keeps one ready while idle.  NULL elsewhere. */
 lua_State  *lt_spare_state(void);
 lua_Integer lt_native_id(void);             /* get_native_id() of the calling OS thread */
+/* Has the calling OS thread used up half of its C stack?  The marshaler goes no deeper then
+** (nested transfers: a module required while decoding that decodes in turn), which leaves
+** the other half for the Lua code still to run below it.  0 when the stack is unknown. */
+int  lt_stack_low(void);
 
 /* ================================================================= THREADS (thread.c) */
 typedef struct lt_Thread lt_Thread;
 extern const lt_Class lt_ThreadClass;
 lt_Thread *lt_current(void);                /* this OS thread's Thread (a Dummy if foreign) */
 uintptr_t  lt_thread_ident(void);           /* get_ident() of this OS thread */
-int  lt_stack_size(void);
+size_t lt_stack_size(void);                 /* stack_size(): bytes, 0 = the system's default */
 int  lt_is_main_thread(void);
 void lt_wait_nondaemon(void);               /* process exit: hooks, then lt_exit_workers */
 void lt_install_print(lua_State *L);        /* line-atomic print, if print is the stock one */

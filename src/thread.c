@@ -1163,12 +1163,12 @@ static int f_stack_size(lua_State *L) {
   return 1;
 }
 
-int lt_stack_size(void) {
+size_t lt_stack_size(void) {
   size_t s;
   pthread_mutex_lock(&G.mu);
   s = G.stacksize;
   pthread_mutex_unlock(&G.mu);
-  return (int)s;
+  return s;
 }
 
 static int f_sleep(lua_State *L) {
