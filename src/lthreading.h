@@ -54,7 +54,15 @@
 #if !defined(LT_MAX_DEPTH)
 #define LT_MAX_DEPTH      1000       /* nesting limit of one marshaled value (C stack safety) */
 #endif
-#define LT_MIN_STACK      (32 * 1024)
+#define LT_MIN_STACK      (32 * 1024)   /* stack_size() below this is an error */
+/* The smallest stack a thread gets: stack_size() raises smaller requests to it.  Lua lets
+** code nest LUAI_MAXCCALLS (200) C calls (220 while an error is handled) whatever the stack;
+** the deepest of these measured (tools/stack_floor.lua: string.gsub callbacks, an xpcall
+** handler recursing at the bottom) needs about 450 KiB on x86-64, also under ASan.  1 MiB
+** leaves that twice over; the marshaler keeps the other half (lt_stack_low). */
+#if !defined(LT_STACK_FLOOR)
+#define LT_STACK_FLOOR    (1024 * 1024)
+#endif
 #define LT_TIMEOUT_MAX    (4294967.0) /* seconds, as Python's TIMEOUT_MAX on Linux */
 
 #if defined(__GNUC__)

@@ -674,23 +674,31 @@ static int f_barrier(lua_State *L) {
 
 /* Called with the module's Thread class and Event constructor; returns the Timer class. */
 static const char TIMER_LUA[] =
-  "local Thread, Event = ...\n"
+  "local Thread, Event, TIMEOUT_MAX = ...\n"
   "local type, pairs, select, error, pack, unpack = type, pairs, select, error, table.pack,"
   " table.unpack\n"
+  "local getmetatable = debug and debug.getmetatable or getmetatable\n"
   "local Timer = Thread:extend()\n"
   "-- Timer(interval, f, ...) or Timer{interval =, target =, args =, name =, daemon =}\n"
   "function Timer:init(interval, f, ...)\n"
-  "  local opts\n"
+  "  local opts, what\n"
   "  if type(interval) == 'table' and f == nil and select('#', ...) == 0 then\n"
   "    opts = {}\n"
   "    for k, v in pairs(interval) do opts[k] = v end\n"
-  "    interval, opts.interval = opts.interval, nil\n"
+  "    interval, opts.interval, what = opts.interval, nil, \"option 'interval'\"\n"
   "  else\n"
-  "    opts = {target = f, args = pack(...)}\n"
+  "    opts, what = {target = f, args = pack(...)}, 'argument #1'\n"
+  "    local mt = f ~= nil and type(f) ~= 'function' and getmetatable(f)\n"
+  "    if f ~= nil and type(f) ~= 'function' and not (type(mt) == 'table' and mt.__call) then\n"
+  "      error(\"bad argument #2 to 'Timer' (function expected, got \" .. type(f) .. ')', 0)\n"
+  "    end\n"
   "  end\n"
+  "  -- a number, not NaN, at most TIMEOUT_MAX (a negative one fires at once)\n"
   "  if type(interval) ~= 'number' then\n"
-  "    error(\"bad argument #1 to 'Timer' (number expected as interval, got \" ..\n"
-  "          (interval == nil and 'no value' or type(interval)) .. ')', 3)\n"
+  "    error(\"bad \" .. what .. \" to 'Timer' (number expected, got \" .. type(interval) .. ')', 0)\n"
+  "  elseif interval ~= interval or interval > TIMEOUT_MAX then\n"
+  "    error(\"bad \" .. what .. \" to 'Timer' (number up to TIMEOUT_MAX expected, got \" ..\n"
+  "          (interval ~= interval and 'nan' or tostring(interval)) .. ')', 0)\n"
   "  end\n"
   "  Thread.init(self, opts)\n"
   "  self.interval = interval\n"
@@ -720,7 +728,8 @@ static void open_timer(lua_State *L) {
       lua_error(L);
     lua_getfield(L, -2, "Thread");
     lua_getfield(L, -3, "Event");
-    lua_call(L, 2, 1);
+    lua_pushnumber(L, LT_TIMEOUT_MAX);
+    lua_call(L, 3, 1);
     lt_setname(L, -1, "Timer");
   }
   lua_setfield(L, -2, "Timer");
