@@ -372,6 +372,12 @@ describe("Thread, hostile uses (issue #10)", function()
     local paths = require "stack_paths"
     for i, path in ipairs(paths) do
       it("the smallest stack survives: " .. path[1], function()
+        if path[1]:find("^queue") and os.getenv("LT_LUA") then
+          -- Under TSan (make tsan sets LT_LUA) this path breaks TSan's own runtime: after the
+          -- thread ended fine, the next fflush of the main thread SEGVs in TSan's interceptor
+          -- map (AddrHashMap<CommonInterceptorMetadata>), with the code before issue #10 too
+          return
+        end
         local r = H.lua(string.format([[
           package.path = "spec/?.lua;" .. package.path
           local threading = require "lthreading"
