@@ -63,8 +63,8 @@ describe("misuse", function()
     end)
 
     it("Thread constructor, start, join", function()
-      raises("table as args expected", function() threading.Thread{target = print, args = 5} end)
-      raises("boolean as daemon expected", function()
+      raises("bad option 'args' to 'Thread' %(table expected", function() threading.Thread{target = print, args = 5} end)
+      raises("bad option 'daemon' to 'Thread' %(boolean expected", function()
         threading.Thread{target = print, daemon = "yes"}
       end)
       raises("number expected, got string", function()

@@ -73,11 +73,12 @@ describe("OS thread reuse", function()
      function()
     local first = threading.stack_size()
     finally(function() threading.stack_size(first) end)
-    -- A 300-deep table crosses from a default thread; a 64 KiB thread's marshal depth
-    -- limit (stack / 512 = 128) refuses it with an error instead of risking its stack.
+    -- A 700-deep table crosses from a default thread; a 64 KiB request gets the smallest
+    -- stack (1 MiB), whose marshal depth limit (stack / 2048 = 512) refuses it with an error
+    -- instead of risking its stack.
     local function deep()
       local t = {}
-      for _ = 1, 300 do t = {t} end
+      for _ = 1, 700 do t = {t} end
       return t
     end
     finally(H.quiet_hook())

@@ -54,7 +54,15 @@
 #if !defined(LT_MAX_DEPTH)
 #define LT_MAX_DEPTH      1000       /* nesting limit of one marshaled value (C stack safety) */
 #endif
-#define LT_MIN_STACK      (32 * 1024)
+#define LT_MIN_STACK      (32 * 1024)   /* stack_size() below this is an error */
+/* The smallest stack a thread gets: stack_size() raises smaller requests to it.  Lua lets
+** code nest LUAI_MAXCCALLS (200) C calls (220 while an error is handled) whatever the stack;
+** the deepest of these measured (tools/stack_floor.lua: string.gsub callbacks, an xpcall
+** handler recursing at the bottom) needs about 450 KiB on x86-64, also under ASan.  1 MiB
+** leaves that twice over; the marshaler keeps the other half (lt_stack_low). */
+#if !defined(LT_STACK_FLOOR)
+#define LT_STACK_FLOOR    (1024 * 1024)
+#endif
 #define LT_TIMEOUT_MAX    (4294967.0) /* seconds, as Python's TIMEOUT_MAX on Linux */
 
 #if defined(__GNUC__)
@@ -160,6 +168,9 @@ static inline lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
 void lt_classmetatable(lua_State *L, const lt_Class *cls, const luaL_Reg *methods,
                        const luaL_Reg *metamethods);
 
+/* lua_close(L) for a state lthreading made (a Thread's): the proxies that finalizers make
+** while it closes get no __gc from Lua; their references are dropped here afterwards. */
+void lt_close_state(lua_State *L);
 /* Per-state setup, idempotent: proxy cache, named values, metatables on demand. */
 void lt_state_init(lua_State *L);
 /* Named values: values that cross by name (classes, error values, the module itself):
@@ -191,6 +202,13 @@ double lt_checksleep(lua_State *L, int idx);
 lua_Integer lt_optintoption(lua_State *L, int idx, const char *name, lua_Integer def);
 void lt_checkoptions(lua_State *L, int idx, const char *const known[]);
 void lt_checknoargs(lua_State *L);   /* Lock(), Event(): "(no arguments expected)" */
+/* A bad option of a constructor that takes an options table (never returns):
+**   bad option 'memory_limit' to 'Thread' (non-negative integer expected, got 1.5)
+** lt_opt_error: with msg as the parenthesis.  lt_opt_typeerror: "EXPECTED expected, got X",
+** X being the value at idx if it is a number (1.5, nan, -inf), else its type name. */
+int lt_opt_error(lua_State *L, const char *fname, const char *option, const char *msg);
+int lt_opt_typeerror(lua_State *L, const char *fname, const char *option,
+                     const char *expected, int idx);
 
 /* ================================================================ MARSHAL (marshal.c) */
 typedef struct lt_Buf lt_Buf;
@@ -224,13 +242,17 @@ void lt_exit_workers(void);
 ** now on it keeps one ready while idle.  NULL elsewhere. */
 lua_State  *lt_spare_state(void);
 lua_Integer lt_native_id(void);             /* get_native_id() of the calling OS thread */
+/* Has the calling OS thread used up half of its C stack?  The marshaler goes no deeper then
+** (nested transfers: a module required while decoding that decodes in turn), which leaves
+** the other half for the Lua code still to run below it.  0 when the stack is unknown. */
+int  lt_stack_low(void);
 
 /* ================================================================= THREADS (thread.c) */
 typedef struct lt_Thread lt_Thread;
 extern const lt_Class lt_ThreadClass;
 lt_Thread *lt_current(void);                /* this OS thread's Thread (a Dummy if foreign) */
 uintptr_t  lt_thread_ident(void);           /* get_ident() of this OS thread */
-int  lt_stack_size(void);
+size_t lt_stack_size(void);                 /* stack_size(): bytes, 0 = the system's default */
 int  lt_is_main_thread(void);
 void lt_wait_nondaemon(void);               /* process exit: hooks, then lt_exit_workers */
 void lt_install_print(lua_State *L);        /* line-atomic print, if print is the stock one */

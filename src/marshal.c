@@ -507,9 +507,12 @@ static void encode(Enc *e, int idx) {
     }
     case LUA_TTABLE:
     case LUA_TFUNCTION:
-      if (e->depth >= e->maxdepth) {
-        lua_pushfstring(L, "%s nested too deeply (more than %d levels)",
-                        luaL_typename(L, idx), e->maxdepth);
+      if (e->depth >= e->maxdepth || lt_stack_low()) {
+        if (e->depth >= e->maxdepth)
+          lua_pushfstring(L, "%s nested too deeply (more than %d levels)",
+                          luaL_typename(L, idx), e->maxdepth);
+        else lua_pushfstring(L, "%s nested too deeply for this thread's C stack",
+                             luaL_typename(L, idx));
         enc_error(e, lua_tostring(L, -1));
       }
       if (lua_type(L, idx) == LUA_TTABLE) encode_table(e, idx);
@@ -788,6 +791,8 @@ static void decode(Dec *d) {
       if (++d->depth > d->maxdepth)
         luaL_error(L, "value nested too deeply for this thread (more than %d levels)",
                    d->maxdepth - 1);
+      if (lt_stack_low())
+        luaL_error(L, "value nested too deeply for this thread's C stack");
       luaL_checkstack(L, 8, "value too deeply nested");
       if (t == T_TABLE) decode_table(d); else decode_function(d, t);
       d->depth--;

@@ -63,10 +63,81 @@ void lt_state_init(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BYNAME);
 }
 
+/* ====================================================== STATES CLOSED BY LTHREADING */
+/*
+** While lua_close runs a state's finalizers, Lua gives no finalizer to a userdata made then
+** (the state is marked as closing): a proxy that a __gc makes at that point (a new Lock,
+** current_thread(), an object taken from a queue) would never drop its reference.
+** lt_close_state records the proxies made while it closes a state, and drops their
+** references once lua_close returned.  A proxy of that list that does get finalized (one made
+** before the finalizers run, by a __close on the main stack) leaves the list in its __gc.
+*/
+typedef struct Closing {
+  lua_State *L;                      /* the main thread of the state being closed */
+  lt_Proxy **proxies;
+  lt_Object **objs;
+  size_t n, cap;
+} Closing;
+
+static _Thread_local Closing *T_closing;
+
+/* Is L (a coroutine maybe) a thread of the state being closed on this OS thread? */
+static int closing(lua_State *L) {
+  lua_State *main;
+  if (LT_LIKELY(T_closing == NULL)) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  return main == T_closing->L;
+}
+
+/* Room for one more entry (may raise: call before taking a reference). */
+static void closing_reserve(lua_State *L) {
+  Closing *c = T_closing;
+  if (c->n == c->cap) {
+    size_t ncap = c->cap ? c->cap * 2 : 8;
+    lt_Proxy **np = (lt_Proxy **)realloc(c->proxies, ncap * sizeof *np);
+    lt_Object **no;
+    if (np != NULL) c->proxies = np;
+    no = np ? (lt_Object **)realloc(c->objs, ncap * sizeof *no) : NULL;
+    if (no == NULL) luaL_error(L, "not enough memory");
+    c->objs = no;
+    c->cap = ncap;
+  }
+}
+
+static void closing_forget(lt_Proxy *p) {
+  Closing *c = T_closing;
+  size_t i;
+  for (i = 0; i < c->n; i++)
+    if (c->proxies[i] == p) {
+      c->n--;
+      c->proxies[i] = c->proxies[c->n];
+      c->objs[i] = c->objs[c->n];
+      return;
+    }
+}
+
+void lt_close_state(lua_State *L) {
+  Closing c, *outer = T_closing;
+  size_t i;
+  c.L = L;
+  c.proxies = NULL;
+  c.objs = NULL;
+  c.n = c.cap = 0;
+  T_closing = &c;
+  lua_close(L);
+  T_closing = outer;
+  for (i = 0; i < c.n; i++) lt_decref(c.objs[i]);
+  free(c.proxies);
+  free(c.objs);
+}
+
 /* ========================================================================= PROXIES */
 
 static int proxy_gc(lua_State *L) {
   lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
+  if (p && p->obj && T_closing) closing_forget(p);
   if (p && p->obj) {
     lt_Object *o = p->obj;
     p->obj = NULL;
@@ -137,12 +208,18 @@ void lt_pushobject(lua_State *L, lt_Object *o) {
   lt_Proxy *p;
   lt_state_init(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &K_PROXIES);
-  if (lua_rawgetp(L, -1, o) != LUA_TNIL) {
+  /* (while a state closes, the cache may still hold a proxy already finalized) */
+  if (lua_rawgetp(L, -1, o) != LUA_TNIL && ((lt_Proxy *)lua_touserdata(L, -1))->obj != NULL) {
     lua_remove(L, -2);
     return;
   }
   lua_pop(L, 2);
   p = emptyproxy(L, o->cls);     /* may raise: no reference taken yet */
+  if (closing(L)) {
+    closing_reserve(L);
+    T_closing->proxies[T_closing->n] = p;
+    T_closing->objs[T_closing->n++] = o;
+  }
   lt_incref(o);
   p->obj = o;
   cache_store(L, o);
@@ -155,12 +232,18 @@ void lt_pushobject(lua_State *L, lt_Object *o) {
 void *lt_newobject(lua_State *L, const lt_Class *cls, size_t size) {
   lt_Proxy *p;
   lt_Object *o;
+  int track;
   lt_state_init(L);
   p = emptyproxy(L, cls);
+  if ((track = closing(L)) != 0) closing_reserve(L);
   o = (lt_Object *)calloc(1, size);
   if (o == NULL) luaL_error(L, "not enough memory");
   lt_object_init(o, cls);
   p->obj = o;
+  if (track) {
+    T_closing->proxies[T_closing->n] = p;
+    T_closing->objs[T_closing->n++] = o;
+  }
   cache_store(L, o);
   return o;
 }
@@ -327,4 +410,21 @@ void lt_checkoptions(lua_State *L, int idx, const char *const known[]) {
     luaL_argerror(L, idx, lua_pushfstring(L, "unknown option (a %s key)",
                                           luaL_typename(L, -1)));
   }
+int lt_opt_error(lua_State *L, const char *fname, const char *option, const char *msg) {
+  lua_pushfstring(L, "bad option '%s' to '%s' (%s)", option, fname, msg);
+  return lua_error(L);                 /* (no position: the caller may be lthreading's own) */
+}
+
+int lt_opt_typeerror(lua_State *L, const char *fname, const char *option,
+                     const char *expected, int idx) {
+  const char *got;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) != lua_tonumber(L, idx))
+    got = "nan";                         /* (not "-nan") */
+  else if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_pushvalue(L, idx);
+    got = lua_tostring(L, -1);           /* a copy: the value itself stays a number */
+  } else got = luaL_typename(L, idx);
+  lua_pushfstring(L, "%s expected, got %s", expected, got);
+  return lt_opt_error(L, fname, option, lua_tostring(L, -1));
 }

@@ -46,7 +46,8 @@ struct lt_Thread {
   atomic_int ended;                    /* 1 once ENDED: what join() spins and parks on */
   atomic_int joiners;                  /* threads parked (or about to park) on `ended` */
   size_t memlimit;                     /* bytes for the thread's state while it runs; 0: none */
-  char *name;
+  char *name;                          /* binary-safe: namelen bytes (and a '\0' after) */
+  size_t namelen;
   lua_Integer ident;
   int has_ident;
   atomic_llong native;                 /* gettid() of the thread, 0 until it published it */
@@ -87,10 +88,9 @@ static const char K_TB = 0;            /* registry[&K_TB]: traceback of the last
 
 uintptr_t lt_thread_ident(void) { return (uintptr_t)pthread_self(); }
 
-static char *xstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = (char *)malloc(n);
-  if (d) memcpy(d, s, n);
+static char *xmemdup(const char *s, size_t n) {   /* n bytes and a '\0' */
+  char *d = (char *)malloc(n + 1);
+  if (d) { memcpy(d, s, n); d[n] = '\0'; }
   return d;
 }
 
@@ -131,7 +131,8 @@ static void thread_setup(lt_Thread *t, const char *name, int daemon, int kind) {
   pthread_mutex_init(&t->mu, NULL);
   t->daemon = daemon;
   t->kind = kind;
-  t->name = xstrdup(name);
+  t->namelen = strlen(name);
+  t->name = xmemdup(name, t->namelen);
 }
 
 static lt_Thread *new_current(const char *prefix, int kind) {
@@ -252,13 +253,20 @@ static void push_hook(lua_State *L) {
   if (rc != LUA_OK) lua_error(L);
 }
 
+/* The allocator of a thread given a memory_limit: counts its state's bytes.  `limit` is
+** what is enforced now (0: nothing), `cap` the thread's memory_limit. */
+typedef struct MemLimit { size_t used, limit, cap; } MemLimit;
+static _Thread_local MemLimit *T_ml;   /* the running Thread's, while it has a memory_limit */
+
 static int hook_report(lua_State *L) {
-  /* message handler for errors inside the hook itself */
+  /* message handler for errors inside the hook itself: its report is not memory-limited */
+  if (T_ml) T_ml->limit = 0;
   luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
   return 1;
 }
 
-/* Call the excepthook with the standard args table.  Never raises. */
+/* Call the excepthook with the standard args table.  A hook of the user's runs under the
+** thread's memory_limit (lthreading's default one does not). */
 static int call_hook_protected(lua_State *L) {
   /* 1: error value, 2: traceback, 3: thread proxy */
   push_hook(L);
@@ -271,12 +279,29 @@ static int call_hook_protected(lua_State *L) {
   lua_setfield(L, -2, "exc_traceback");
   lua_pushvalue(L, 3);
   lua_setfield(L, -2, "thread");
+  if (T_ml && lua_tocfunction(L, -2) != default_excepthook) T_ml->limit = T_ml->cap;
   lua_call(L, 1, 0);
+  if (T_ml) T_ml->limit = 0;
   return 0;
 }
 
+/* "Exception in threading.excepthook:" and the hook's error (on top), written without
+** allocating anything: the state may have no memory left. */
+static void report_hook_failure(lua_State *L) {
+  static const char head[] = "Exception in threading.excepthook:\n";
+  size_t n = 0;
+  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+  flockfile(stderr);
+  fwrite(head, 1, sizeof head - 1, stderr);
+  if (msg) fwrite(msg, 1, n, stderr);
+  else fprintf(stderr, "(error object is a %s value)", luaL_typename(L, -1));
+  fputc('\n', stderr);
+  fflush(stderr);
+  funlockfile(stderr);
+}
+
 int lt_excepthook_call(lua_State *L, int err, const char *traceback, int thread) {
-  int top = lua_gettop(L);
+  int top = lua_gettop(L), rc;
   err = lua_absindex(L, err);
   thread = lua_absindex(L, thread);
   if (!lua_checkstack(L, 8)) return 0;
@@ -285,14 +310,9 @@ int lt_excepthook_call(lua_State *L, int err, const char *traceback, int thread)
   lua_pushvalue(L, err);
   if (traceback) lua_pushstring(L, traceback); else lua_pushnil(L);
   lua_pushvalue(L, thread);
-  if (lua_pcall(L, 3, 0, top + 1) != LUA_OK) {
-    size_t n;
-    const char *msg = lua_tolstring(L, -1, &n);
-    char head[] = "Exception in threading.excepthook:\n";
-    lua_pushfstring(L, "%s%s\n", head, msg ? msg : "(error object is not a string)");
-    msg = lua_tolstring(L, -1, &n);
-    write_stderr(msg, n);
-  }
+  rc = lua_pcall(L, 3, 0, top + 1);
+  if (T_ml) T_ml->limit = 0;
+  if (rc != LUA_OK) report_hook_failure(L);
   lua_settop(L, top);
   return 1;
 }
@@ -401,12 +421,40 @@ static void apply_fields(lua_State *L, int idx, lt_Thread *t) {
   lt_setuv(L, idx, 1);
 }
 
+/* Push the name (any bytes).  Room is made before the lock is taken (it may raise); if the
+** name grew meanwhile, again. */
 static void push_name(lua_State *L, lt_Thread *t) {
-  char buf[256];
+  luaL_Buffer B;
+  size_t len, room = LUAL_BUFFERSIZE;
+  char *p;
+  luaL_buffinit(L, &B);
+  p = luaL_prepbuffsize(&B, room);
+  for (;;) {
+    pthread_mutex_lock(&t->mu);
+    len = t->name ? t->namelen : 1;
+    if (len <= room) memcpy(p, t->name ? t->name : "?", len);
+    pthread_mutex_unlock(&t->mu);
+    if (len <= room) break;
+    p = luaL_prepbuffsize(&B, len);
+    room = len;
+  }
+  luaL_addsize(&B, len);
+  luaL_pushresult(&B);
+}
+
+/* t.name = tostring(value at idx), any bytes. */
+static void set_name(lua_State *L, lt_Thread *t, int idx) {
+  size_t len;
+  const char *s = luaL_tolstring(L, idx, &len);
+  char *d = xmemdup(s, len), *old;
+  if (d == NULL) luaL_error(L, "not enough memory");
   pthread_mutex_lock(&t->mu);
-  snprintf(buf, sizeof buf, "%s", t->name ? t->name : "?");
+  old = t->name;
+  t->name = d;
+  t->namelen = len;
   pthread_mutex_unlock(&t->mu);
-  lua_pushstring(L, buf);
+  free(old);
+  lua_pop(L, 1);
 }
 
 static int t_index(lua_State *L) {
@@ -453,17 +501,7 @@ static int t_newindex(lua_State *L) {
   lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char *k = lua_tostring(L, 2);
-    if (strcmp(k, "name") == 0) {
-      const char *s = luaL_tolstring(L, 3, NULL);
-      char *d = xstrdup(s), *old;
-      if (d == NULL) return luaL_error(L, "not enough memory");
-      pthread_mutex_lock(&t->mu);
-      old = t->name;
-      t->name = d;
-      pthread_mutex_unlock(&t->mu);
-      free(old);
-      return 0;
-    }
+    if (strcmp(k, "name") == 0) { set_name(L, t, 3); return 0; }
     if (strcmp(k, "daemon") == 0) {
       int started;
       luaL_checktype(L, 3, LUA_TBOOLEAN);
@@ -529,34 +567,74 @@ static int class_call(lua_State *L) {
   return 1;
 }
 
-/* Thread.init(self, {target=, args=, name=, daemon=, ...}) or (self, target, ...). */
+#define MAX_ARGS 1000000                 /* args.n: at most Lua's stack limit (LUAI_MAXSTACK) */
+
+static int callable(lua_State *L, int idx) {
+  if (lua_isfunction(L, idx)) return 1;
+  if (luaL_getmetafield(L, idx, "__call") == LUA_TNIL) return 0;
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* How many values the args table at ai holds: args.n when present, else #args.  args.n must
+** be an integer 0 .. MAX_ARGS: anything else is an error naming it (fname: the class). */
+static int args_count(lua_State *L, int ai, const char *fname) {
+  lua_Integer n = 0;
+  int isint = 0;
+  ai = lua_absindex(L, ai);
+  if (lua_getfield(L, ai, "n") != LUA_TNIL) {
+    if (lua_type(L, -1) == LUA_TNUMBER) n = lua_tointegerx(L, -1, &isint);
+    if (!isint || n < 0 || n > MAX_ARGS)
+      lt_opt_typeerror(L, fname, "args.n", "integer from 0 to 1000000", -1);
+  } else n = luaL_len(L, ai);          /* (a __len may say anything) */
+  lua_pop(L, 1);
+  if (n > MAX_ARGS) lt_opt_error(L, fname, "args", "#args is more than 1000000");
+  return n < 0 ? 0 : (int)n;
+}
+
+/* The class name for error messages: Timer's, else Thread's (also for subclasses). */
+static const char *class_name(lua_State *L, int self) {
+  const char *name;
+  push_class(L, self);
+  name = lt_getname(L, -1);              /* interned, kept by the registry */
+  lua_pop(L, 1);
+  return name != NULL && strcmp(name, "Timer") == 0 ? "Timer" : "Thread";
+}
+
+/* Thread.init(self, {target=, args=, name=, daemon=, memory_limit=, ...}) or
+** (self, target, ...).  Each option is checked: a bad one is an error that names it. */
 static int t_init(lua_State *L) {
   lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
   int n = lua_gettop(L);
+  const char *fname = class_name(L, 1);
   push_fields(L, 1, 1);
   lua_replace(L, 1);                           /* L: fields args... (self no longer needed) */
-  if (n == 2 && lua_type(L, 2) == LUA_TTABLE && !luaL_getmetafield(L, 2, "__call")) {
+  if (n == 2 && lua_type(L, 2) == LUA_TTABLE && !callable(L, 2)) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {
       const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-      if (strcmp(k, "target") == 0) lua_setfield(L, 1, "_target");
-      else if (strcmp(k, "args") == 0) {
-        luaL_argexpected(L, lua_istable(L, -1), 1, "table as args");
+      if (strcmp(k, "target") == 0) {
+        if (!lua_isnil(L, -1) && !callable(L, -1))
+          lt_opt_typeerror(L, fname, "target", "function", -1);
+        lua_setfield(L, 1, "_target");
+      } else if (strcmp(k, "args") == 0) {
+        if (!lua_istable(L, -1)) lt_opt_typeerror(L, fname, "args", "table", -1);
+        args_count(L, -1, fname);
         lua_setfield(L, 1, "_args");
       } else if (strcmp(k, "name") == 0) {
-        char *d = xstrdup(luaL_tolstring(L, -1, NULL)), *old;
-        if (d == NULL) return luaL_error(L, "not enough memory");
-        pthread_mutex_lock(&t->mu); old = t->name; t->name = d; pthread_mutex_unlock(&t->mu);
-        free(old);
-        lua_pop(L, 2);
+        set_name(L, t, -1);
+        lua_pop(L, 1);
       } else if (strcmp(k, "memory_limit") == 0) {
-        lua_Integer lim = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
-        luaL_argcheck(L, lim >= 0, 1, "memory_limit must be a non-negative integer");
+        lua_Integer lim = 0;
+        int isint = lua_isnil(L, -1);
+        if (lua_type(L, -1) == LUA_TNUMBER) lim = lua_tointegerx(L, -1, &isint);
+        if (!isint || lim < 0)
+          lt_opt_typeerror(L, fname, "memory_limit", "non-negative integer", -1);
         pthread_mutex_lock(&t->mu); t->memlimit = (size_t)lim; pthread_mutex_unlock(&t->mu);
         lua_pop(L, 1);
       } else if (strcmp(k, "daemon") == 0) {
         if (!lua_isnil(L, -1)) {
-          luaL_argexpected(L, lua_isboolean(L, -1), 1, "boolean as daemon");
+          if (!lua_isboolean(L, -1)) lt_opt_typeerror(L, fname, "daemon", "boolean", -1);
           pthread_mutex_lock(&t->mu); t->daemon = lua_toboolean(L, -1);
           pthread_mutex_unlock(&t->mu);
         }
@@ -569,6 +647,9 @@ static int t_init(lua_State *L) {
     }
   } else if (n >= 2) {
     int i;
+    if (!lua_isnil(L, 2) && !callable(L, 2))
+      luaL_error(L, "bad argument #1 to '%s' (function expected, got %s)", fname,
+                 luaL_typename(L, 2));
     lua_pushvalue(L, 2);
     lua_setfield(L, 1, "_target");
     lua_createtable(L, n - 2, 1);
@@ -588,10 +669,8 @@ static int t_run_with(lua_State *L, int ti, int ai) {
   lua_settop(L, ai);
   lua_pushvalue(L, ti);                                   /* L: ... target */
   if (lua_istable(L, ai)) {
-    if (lua_getfield(L, ai, "n") == LUA_TNUMBER) n = (int)lua_tointeger(L, -1);
-    else n = (int)luaL_len(L, ai);
-    lua_pop(L, 1);
-    luaL_checkstack(L, n + 2, "too many arguments");
+    n = args_count(L, ai, "Thread");
+    luaL_checkstack(L, n + 2, "args.n too large for the stack");
     for (i = 1; i <= n; i++) lua_geti(L, ai, i);
   }
   lua_call(L, n, LUA_MULTRET);
@@ -761,75 +840,117 @@ static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
   if (atomic_load(&t->joiners) > 0) lt_unpark(&t->ended, INT_MAX);
 }
 
-typedef struct Outcome { int ok; lt_Buf *results, *fields; } Outcome;
+/* What a thread leaves behind.  status, nres: how its run ended, with how many results (or
+** its error value) on the stack; ok, results, fields: the outcome, filled in as it is made. */
+typedef struct Outcome {
+  lt_Thread *t;
+  int status, nres, ok, settled;       /* settled: ok and results are final */
+  lt_Buf *results, *fields;
+} Outcome;
 
-/* Marshal what the thread leaves behind (running the excepthook on error) into *out. */
-static void finish_thread(lua_State *L, lt_Thread *t, int status, int nres, Outcome *out) {
+static int tostring_p(lua_State *L) {  /* lua_pcall'd: luaL_tolstring(value) */
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+/*
+** lua_pcall'd: 1 = Outcome*, then the results or the error value.  Marshal what the thread
+** leaves behind into the Outcome, running the excepthook on an error; nothing here raises
+** but a memory error.  The fields of self are copied back whole if they can cross; else
+** field by field, dropping each field whose key or value (or anything inside) cannot.
+*/
+static int finish_body(lua_State *L) {
   static const char *const errname[] = { "error value" };
   static const char *const fieldsname[] = { "self" };
-  lt_Buf *results = NULL, *fields = NULL;
-  int ok = status == LUA_OK;
-  if (ok && nres > 0) {
-    results = try_encode(L, nres, nres <= 8 ? RESULT_NAMES : NULL, t);
-    if (results == NULL) ok = 0;            /* the encoding error becomes the thread's */
+  Outcome *out = (Outcome *)lua_touserdata(L, 1);
+  lt_Thread *t = out->t;
+  lua_remove(L, 1);
+  if (!out->ok && lua_gettop(L) == 0) lua_pushliteral(L, "too many results to transfer");
+  if (out->ok && out->nres > 0) {
+    out->results = try_encode(L, out->nres, out->nres <= 8 ? RESULT_NAMES : NULL, t);
+    if (out->results == NULL) out->ok = 0;   /* the encoding error becomes the thread's */
   }
-  if (!ok) {
-    /* error value on top; the excepthook runs before the thread counts as ended */
+  out->settled = out->ok;
+  if (!out->ok) {
+    /* the error value on top; the excepthook runs before the thread counts as ended */
+    int err = lua_gettop(L);
     const char *tb;
-    if (status != LUA_OK) lua_rawgetp(L, LUA_REGISTRYINDEX, &K_TB);
+    if (out->status != LUA_OK) lua_rawgetp(L, LUA_REGISTRYINDEX, &K_TB);
     else luaL_traceback(L, L, NULL, 0);
     tb = lua_tostring(L, -1);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF);
-    if (lua_isnil(L, -1)) { lua_pop(L, 1); lt_pushobject(L, &t->obj); }
-    lt_excepthook_call(L, -3, tb, -1);
-    lua_pop(L, 2);
-    lua_pushvalue(L, -1);
-    results = try_encode(L, 1, errname, t);
-    if (results == NULL) {               /* not transferable: send its string form */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) != LUA_TUSERDATA || !lt_toproxy(L, -1)) {
       lua_pop(L, 1);
-      luaL_tolstring(L, -1, NULL);
-      results = try_encode(L, 1, errname, t);
+      lt_pushobject(L, &t->obj);
     }
-    lua_settop(L, 0);
-  }
-  /* copy back the fields of self (those that can cross) */
-  lua_settop(L, 0);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) != LUA_TNIL && push_fields(L, 1, 0)) {
-    lua_pushnil(L); lua_setfield(L, 2, "_target");
-    lua_pushnil(L); lua_setfield(L, 2, "_args");
-    lua_pushnil(L);
-    if (!lua_next(L, 2)) goto done;        /* no fields: nothing to copy back */
-    lua_pop(L, 2);
-    lua_pushvalue(L, 2);
-    fields = try_encode(L, 1, fieldsname, t);
-    if (fields == NULL) {                /* drop the fields that cannot cross */
-      lua_pop(L, 1);
-      lua_newtable(L);                   /* L: self fields clean */
-      lua_pushnil(L);
-      while (lua_next(L, 2)) {
-        lua_pushvalue(L, -2);
-        lua_pushvalue(L, -2);
-        if ((fields = try_encode(L, 1, fieldsname, t)) != NULL) {
-          lt_buf_free(fields);
-          lua_pushvalue(L, -2);
-          lua_insert(L, -2);
-          lua_rawset(L, 3);
-        } else lua_pop(L, 2);
+    lt_excepthook_call(L, err, tb, -1);
+    lua_settop(L, err);
+    lua_pushvalue(L, err);
+    out->results = try_encode(L, 1, errname, t);
+    if (out->results == NULL) {        /* not transferable: its string form */
+      lua_settop(L, err);
+      lua_pushcfunction(L, tostring_p);
+      lua_pushvalue(L, err);
+      if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
+        lua_settop(L, err);            /* (a __tostring that fails or returns no string) */
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, err));
       }
-      fields = try_encode(L, 1, fieldsname, t);
+      out->results = try_encode(L, 1, errname, t);
     }
+    out->settled = 1;
   }
-done:
   lua_settop(L, 0);
-  out->ok = ok;
-  out->results = results;
-  out->fields = fields;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) != LUA_TUSERDATA || lt_toproxy(L, 1) == NULL
+      || !push_fields(L, 1, 0))
+    return 0;
+  lua_pushnil(L); lua_setfield(L, 2, "_target");
+  lua_pushnil(L); lua_setfield(L, 2, "_args");
+  lua_pushnil(L);
+  if (!lua_next(L, 2)) return 0;        /* no fields: nothing to copy back */
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if ((out->fields = try_encode(L, 1, fieldsname, t)) != NULL) return 0;
+  lua_settop(L, 2);
+  lua_newtable(L);                       /* 3: the fields that can cross */
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {               /* L: self fields clean key value */
+    lt_Buf *b;
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -2);
+    if ((b = try_encode(L, 2, NULL, t)) != NULL) {
+      lt_buf_free(b);
+      lua_pushvalue(L, -2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, 3);
+    } else lua_pop(L, 1);                /* the error message */
+    lua_pop(L, 1);                       /* the value; the key stays for lua_next */
+  }
+  out->fields = try_encode(L, 1, fieldsname, t);
+  return 0;
+}
+
+/* Marshal what the thread left on the stack of L into *out; never raises. */
+static void finish_thread(lua_State *L, lt_Thread *t, int status, Outcome *out) {
+  out->t = t;
+  out->status = status;
+  out->ok = status == LUA_OK;
+  out->settled = 0;
+  out->results = out->fields = NULL;
+  out->nres = out->ok ? lua_gettop(L) : 1;
+  /* (a C function called with them needs LUA_MINSTACK more: returning ~LUAI_MAXSTACK
+  ** values ends the thread with an error) */
+  if (!lua_checkstack(L, LUA_MINSTACK + 4)) {
+    lua_settop(L, 0);
+    out->ok = 0;
+    out->nres = 0;
+  }
+  lua_pushcfunction(L, finish_body);
+  lua_pushlightuserdata(L, out);
+  lua_rotate(L, 1, 2);
+  if (lua_pcall(L, lua_gettop(L) - 1, 0, 0) != LUA_OK && !out->settled) out->ok = 0;
+  lua_settop(L, 0);
 }
 
 static void thread_openlibs(lua_State *L);
-
-/* The allocator of a thread given a memory_limit: counts its state's bytes. */
-typedef struct MemLimit { size_t used, limit; } MemLimit;
 
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   MemLimit *m = (MemLimit *)ud;
@@ -854,11 +975,13 @@ static void *thread_main(void *arg) {
   t->has_ident = 1;
   pthread_mutex_unlock(&t->mu);
   ml.used = ml.limit = 0;
+  ml.cap = t->memlimit;
   L = lt_newstate();                     /* often made ahead, by this worker while idle */
   if (L != NULL && t->memlimit) {        /* count its bytes from now on */
     int kb = lua_gc(L, LUA_GCCOUNT, 0), b = lua_gc(L, LUA_GCCOUNTB, 0);
     ml.used = (size_t)kb * 1024 + (size_t)b;
     lua_setallocf(L, limited_alloc, &ml);
+    T_ml = &ml;
   }
   if (L == NULL) {
     static const char msg[] = "lthreading: cannot create a Lua state (out of memory)\n";
@@ -869,13 +992,14 @@ static void *thread_main(void *arg) {
     lua_pushcfunction(L, msgh);
     lua_pushcfunction(L, thread_body);
     lua_pushlightuserdata(L, t);
-    ml.limit = t->memlimit;          /* the run is limited; setup and error reporting not */
-    status = lua_pcall(L, 1, LUA_MULTRET, 1);
+    ml.limit = t->memlimit;          /* the run is limited (and a user's excepthook); */
+    status = lua_pcall(L, 1, LUA_MULTRET, 1);          /* setup and reporting are not */
     ml.limit = 0;
     lua_remove(L, 1);
-    finish_thread(L, t, status, status == LUA_OK ? lua_gettop(L) : 1, &out);
+    finish_thread(L, t, status, &out);
     /* Close first, so that no finalizer of this state runs after join() returned. */
-    lua_close(L);
+    lt_close_state(L);
+    T_ml = NULL;
     mark_ended(t, out.ok, out.results, out.fields);
   }
   {
@@ -1091,7 +1215,9 @@ static int f_current_thread(lua_State *L) {
   if (t == NULL) return luaL_error(L, "not enough memory");
   if (t->kind != 0) { lt_pushobject(L, &t->obj); return 1; }   /* main or a dummy */
   /* in a thread: its own self, with its fields (made here for a plain Thread(f)) */
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) == LUA_TUSERDATA) return 1;
+  /* (a finalizer run while the state closes may find that proxy finalized already) */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) == LUA_TUSERDATA && lt_toproxy(L, -1) != NULL)
+    return 1;
   lua_pop(L, 1);
   lt_pushobject(L, &t->obj);
   lua_pushvalue(L, -1);
@@ -1145,30 +1271,30 @@ static int f_get_native_id(lua_State *L) {
   return 1;
 }
 
+/* stack_size([bytes]): below 32 KiB is an error; below LT_STACK_FLOOR, raised to it (Lua
+** code may nest LUAI_MAXCCALLS C calls deep whatever the stack: see lthreading.h). */
 static int f_stack_size(lua_State *L) {
   size_t old;
-  pthread_mutex_lock(&G.mu);
-  old = G.stacksize;
-  pthread_mutex_unlock(&G.mu);
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer sz = luaL_checkinteger(L, 1);
     if (sz != 0 && sz < LT_MIN_STACK)
-      return luaL_error(L, "size not valid: %d bytes (minimum is 32 KiB)", (int)sz);
-    if (sz < 0) return luaL_argerror(L, 1, "size must be 0 or a positive integer");
+      return luaL_error(L, "size not valid: %I bytes (minimum is 32 KiB)", sz);
+    if (sz != 0 && sz < LT_STACK_FLOOR) sz = LT_STACK_FLOOR;
     pthread_mutex_lock(&G.mu);
+    old = G.stacksize;
     G.stacksize = (size_t)sz;
     pthread_mutex_unlock(&G.mu);
-  }
+  } else old = lt_stack_size();
   lua_pushinteger(L, (lua_Integer)old);
   return 1;
 }
 
-int lt_stack_size(void) {
+size_t lt_stack_size(void) {
   size_t s;
   pthread_mutex_lock(&G.mu);
   s = G.stacksize;
   pthread_mutex_unlock(&G.mu);
-  return (int)s;
+  return s;
 }
 
 static int f_sleep(lua_State *L) {

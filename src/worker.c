@@ -101,6 +101,40 @@ lua_Integer lt_native_id(void) {
   return T_worker ? T_worker->native : sys_native_id();
 }
 
+/* The C stack of the calling OS thread: [lo, hi), and mid, below which lt_stack_low says
+** so; all 0 while not known (known = 1 once looked up, even if that failed). */
+static _Thread_local struct { uintptr_t lo, mid, hi; int known; } T_stack;
+
+static void stack_lookup(void) {
+  pthread_attr_t a;
+  void *addr;
+  size_t size;
+  T_stack.known = 1;
+#if defined(__GLIBC__)
+  if (pthread_getattr_np(pthread_self(), &a) != 0) return;
+  if (pthread_attr_getstack(&a, &addr, &size) == 0 && size >= 2 * LT_MIN_STACK) {
+    T_stack.lo = (uintptr_t)addr;
+    T_stack.hi = (uintptr_t)addr + size;
+    T_stack.mid = T_stack.lo + size / 2;
+  }
+  pthread_attr_destroy(&a);
+#else
+  (void)a; (void)addr; (void)size;
+#endif
+}
+
+int lt_stack_low(void) {
+#if defined(__GNUC__)
+  uintptr_t sp = (uintptr_t)__builtin_frame_address(0);   /* (ASan: the real stack) */
+#else
+  char here;
+  uintptr_t sp = (uintptr_t)&here;
+#endif
+  if (LT_UNLIKELY(!T_stack.known)) stack_lookup();
+  /* (a stack pointer outside the known stack: a host's own fiber or alternate stack) */
+  return sp >= T_stack.lo && sp < T_stack.mid;
+}
+
 lua_State *lt_spare_state(void) {
   Worker *w = T_worker;
   lua_State *L;
@@ -178,7 +212,10 @@ static void *worker_main(void *p) {
   T_worker = w;
   w->tid = pthread_self();
   w->native = sys_native_id();
-  if (w->stack > 0 && w->stack < 4 * 1024 * 1024) lt_depth_limit = (int)(w->stack / 512);
+  /* 2 KiB of stack per level: at the floor (1 MiB) 512 levels, which fit in the half of the
+  ** stack the marshaler may use (lt_stack_low) even with ASan's bigger frames */
+  if (w->stack > 0 && w->stack < (size_t)LT_MAX_DEPTH * 2048)
+    lt_depth_limit = (int)(w->stack / 2048);
   do {
     w->fn(w->arg);
     pthread_mutex_lock(&W.mu);
@@ -214,7 +251,10 @@ static int create_worker(Worker *w, pthread_t *tid) {
   sigset_t all;
   int rc;
   pthread_attr_init(&attr);
-  if (w->stack > 0) pthread_attr_setstacksize(&attr, w->stack);
+  if (w->stack > 0 && (rc = pthread_attr_setstacksize(&attr, w->stack)) != 0) {
+    pthread_attr_destroy(&attr);
+    return rc;
+  }
   sigfillset(&all);                /* asynchronous signals go to the main thread */
   sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGFPE);
   sigdelset(&all, SIGILL); sigdelset(&all, SIGTRAP); sigdelset(&all, SIGABRT);
