@@ -410,6 +410,8 @@ void lt_checkoptions(lua_State *L, int idx, const char *const known[]) {
     luaL_argerror(L, idx, lua_pushfstring(L, "unknown option (a %s key)",
                                           luaL_typename(L, -1)));
   }
+}
+
 int lt_opt_error(lua_State *L, const char *fname, const char *option, const char *msg) {
   lua_pushfstring(L, "bad option '%s' to '%s' (%s)", option, fname, msg);
   return lua_error(L);                 /* (no position: the caller may be lthreading's own) */
