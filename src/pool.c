@@ -526,7 +526,7 @@ static void *worker_main(void *arg) {
     }
     task_free(t);
   }
-  if (L != NULL) lua_close(L);
+  if (L != NULL) lt_close_state(L);
   lt_release_current();
   T_core = NULL;
   clock_(c);
