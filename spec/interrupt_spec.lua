@@ -165,7 +165,9 @@ describe("Ctrl-C (SIGINT) in the main thread", function()
       local t = threading.Thread{daemon = true, target = function(c)
         c:acquire(); local r = c:wait(10); c:release(); return r end, args = {cond}}
       t:start()]], "cond:wait()", [['other', (function()
-        cond:notify(); cond:release(); t:join(10); return tostring(t:result()) end)()]])
+        cond:release()                   -- let the thread in: then it alone is queued
+        for _ = 1, 1000 do if tostring(cond):match(", 1%)>$") then break end threading.sleep(0.01) end
+        cond:acquire(); cond:notify(); cond:release(); t:join(10); return tostring(t:result()) end)()]])
     assert.equal("other true", after)
   end)
 

@@ -93,9 +93,9 @@ static _Thread_local int T_unblocked;           /* LT_SIGCANCEL unblocked on thi
 static _Atomic(lt_Intr *) main_intr;            /* the main thread's: SIGINT sets its bit */
 static char proc_name[16];                      /* the main thread's OS name, for idle workers */
 static struct sigaction prev_int;               /* the SIGINT disposition ours chains to */
-static int exiting;                             /* main thread, exit wait: bits are sticky */
-static int exit_abandoned;                      /* an exit wait was interrupted */
-static int exit_restore_dfl;                    /* ... and SIGINT was SIG_DFL before it */
+static atomic_int exiting;                      /* main thread, exit wait: bits are sticky */
+static atomic_int exit_abandoned;               /* an exit wait was interrupted */
+static int exit_restore_dfl;                    /* (main thread) SIGINT was SIG_DFL before it */
 static int cancel_signal_ok;                    /* LT_SIGCANCEL's handler is ours */
 static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
 
@@ -126,7 +126,8 @@ static void wake_word(atomic_int *w) {          /* async-signal-safe on Linux */
 void lt_intr_arm(void) {
   lt_Intr *in = T_intr;
   if (in == NULL) return;
-  if (in == atomic_load_explicit(&main_intr, memory_order_relaxed) && !exiting
+  if (in == atomic_load_explicit(&main_intr, memory_order_relaxed)
+      && !atomic_load_explicit(&exiting, memory_order_relaxed)
       && (atomic_load_explicit(&in->word, memory_order_relaxed) & LT_INTR_SIGINT))
     atomic_fetch_and(&in->word, ~LT_INTR_SIGINT);         /* stale: lua.c's hook had it */
   lt_intr_armed = &in->word;
@@ -368,9 +369,9 @@ int lt_intr_sleep(double seconds) {
 int lt_intr_exit_begin(void) {
   lt_Intr *m = atomic_load(&main_intr);
   struct sigaction cur;
-  if (exit_abandoned) return 0;
+  if (atomic_load(&exit_abandoned)) return 0;
   if (m == NULL || T_intr != m) return 1;        /* exit from another thread: as before */
-  exiting = 1;
+  atomic_store(&exiting, 1);
   atomic_fetch_and(&m->word, ~LT_INTR_SIGINT);   /* the Ctrl-C that ended the script */
   if (sigaction(SIGINT, NULL, &cur) == 0 && !is_ours(&cur)) {
     if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL) {
@@ -382,13 +383,15 @@ int lt_intr_exit_begin(void) {
 }
 
 void lt_intr_exit_end(int interrupted) {
+  lt_Intr *m = atomic_load(&main_intr);
   struct sigaction cur;
   if (interrupted) {
     static const char msg[] =
       "lthreading: interrupted while waiting for threads at exit: they are abandoned\n";
-    exit_abandoned = 1;
+    atomic_store(&exit_abandoned, 1);
     if (write(2, msg, sizeof msg - 1) < 0) {}
   }
+  if (m == NULL || T_intr != m) return;          /* the rest is the main thread's */
   if (exit_restore_dfl && sigaction(SIGINT, NULL, &cur) == 0 && is_ours(&cur)) {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -396,5 +399,5 @@ void lt_intr_exit_end(int interrupted) {
     sigaction(SIGINT, &dfl, NULL);
   }
   exit_restore_dfl = 0;
-  exiting = 0;
+  atomic_store(&exiting, 0);
 }
