@@ -111,8 +111,7 @@ void lt_intr_init(lt_Intr *in) {
 void lt_intr_destroy(lt_Intr *in) { pthread_mutex_destroy(&in->mu); }
 
 void lt_intr_forget(lt_Intr *in) {              /* fork child: its thread does not exist */
-  pthread_mutex_init(&in->mu, NULL);
-  in->state = 2;
+  in->state = 2;                                 /* (the caller re-initialised in->mu) */
 }
 
 static void wake_word(atomic_int *w) {          /* async-signal-safe on Linux */
@@ -322,7 +321,8 @@ static void sigint_chain(const struct sigaction *cur) {
 void lt_intr_main(lt_Intr *in) {
   T_intr = in;
   atomic_store(&main_intr, in);
-  if (pthread_getname_np(pthread_self(), proc_name, sizeof proc_name) != 0) proc_name[0] = 0;
+  if (proc_name[0] == 0 && pthread_getname_np(pthread_self(), proc_name, sizeof proc_name))
+    proc_name[0] = 0;                            /* (once: a fork child keeps the parent's) */
 }
 
 void lt_intr_parking(atomic_int *armed) {

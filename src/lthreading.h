@@ -306,7 +306,7 @@ void lt_intr_end(lt_Intr *in, lua_State *L);
 int  lt_intr_cancel(lt_Intr *in);   /* 1 asked (not done yet), 0 done, -1 not cancellable */
 void lt_intr_rename(lt_Intr *in, pthread_mutex_t *namemu, char *const *name);
 int  lt_intr_cancelled(lua_State *L, int idx);  /* error at idx ended this thread by cancel */
-void lt_intr_forget(lt_Intr *in);   /* fork child: the thread is gone */
+void lt_intr_forget(lt_Intr *in);   /* fork child: the thread is gone (mu re-initialised) */
 /* Process exit, main thread: a second Ctrl-C ends the wait for non-daemon threads. */
 int  lt_intr_exit_begin(void);      /* 0: an earlier exit wait was interrupted: skip */
 void lt_intr_exit_end(int interrupted);

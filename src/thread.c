@@ -186,6 +186,7 @@ static void fork_child(void) {
   for (t = G.active.next; t != &G.active; t = next) {
     next = t->next;
     pthread_mutex_init(&t->mu, NULL);          /* its holder may be gone */
+    pthread_mutex_init(&t->intr.mu, NULL);
     if (t == me) continue;
     t->next = t->prev = NULL;
     t->state = ENDED;
