@@ -146,9 +146,8 @@ static void cancel_hook(lua_State *L, lua_Debug *ar);
 /* Set our count hook on L, keeping the thread's own.  On the thread itself: from the
 ** signal handler, or with the signal blocked. */
 static void hook_install(lua_State *L) {
-  lua_Hook h;
-  if (T_hooked) return;
-  h = lua_gethook(L);
+  lua_Hook h = lua_gethook(L);
+  if (T_hooked && h == cancel_hook) return;     /* (the thread may have replaced ours) */
   if (h != cancel_hook) {
     T_saved_hook = h;
     T_saved_mask = lua_gethookmask(L);
