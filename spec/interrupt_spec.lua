@@ -418,12 +418,25 @@ describe("Thread:cancel()", function()
                 {t:result()})
   end)
 
-  it("cancelling twice: both calls return true while it runs", function()
-    local t = H.spawn(function() threading.Event():wait() end)
-    threading.sleep(0.05)
+  it("cancelling twice before the thread can notice raises CancelledError once", function()
+    -- the thread waits for another thread's Barrier action, which no cancel interrupts;
+    -- both requests land meanwhile and are one pending cancellation
+    local inaction = threading.Event()
+    local b = threading.Barrier(2, function() inaction:set(); threading.sleep(0.5) end)
+    local t = H.spawn(function(x)
+      local ok, err = pcall(function()
+        x:wait()                                      -- returns: the round completed
+        threading.sleep(10)                           -- (the cancellation comes by now)
+      end)
+      threading.sleep(0.05)                           -- no second one
+      return ok, tostring(err), "survived"
+    end, b)
+    assert.is_true(H.wait_until(function() return b.n_waiting == 1 end, 5))
+    local last = H.spawn(function(x) return x:wait() end, b)
+    assert.is_true(inaction:wait(5))
     assert.is_true(t:cancel()); assert.is_true(t:cancel())
-    H.join(t, 5)
-    raises_cancelled(t)                              -- the wait itself raised, uncaught
+    H.join(t, 5); H.join(last)
+    assert.same({false, "CancelledError", "survived"}, {t:result()})
   end)
 
   it("returns false for an ended thread; errors for unstarted, main and pool threads", function()
