@@ -39,15 +39,15 @@ static int raw_spin(lt_RawLock *l, double deadline) {
   return 0;
 }
 
-int lt_rawlock_acquire(lt_RawLock *l, int blocking, double deadline) {
-  int expect = 0;
-  if (atomic_compare_exchange_strong_explicit(&l->word, &expect, 1, memory_order_acquire,
-                                              memory_order_relaxed))
-    return 1;
-  if (!blocking) return 0;
+/* The slow path: spin, then park.  0 when the deadline passed, or when an armed wait was
+** interrupted (then without a last try: an interrupted acquire acquires nothing). */
+static int raw_slow(lt_RawLock *l, double deadline) {
+  int expect;
   if (raw_spin(l, deadline)) return 1;
   while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0) {
-    if (lt_park_spun(&l->word, 2, deadline, &l->spin, 0) < 0) {
+    int r = lt_park_spun(&l->word, 2, deadline, &l->spin, 0);
+    if (r == LT_INTERRUPTED) return 0;
+    if (r < 0) {
       /* timed out: one last try, then give up (a stray 2 only costs a spare wake-up) */
       expect = 0;
       return atomic_compare_exchange_strong_explicit(&l->word, &expect, 2,
@@ -56,6 +56,34 @@ int lt_rawlock_acquire(lt_RawLock *l, int blocking, double deadline) {
     }
   }
   return 1;
+}
+
+/* The internal locks: never interrupted, even inside an armed call (interrupt.c). */
+int lt_rawlock_acquire(lt_RawLock *l, int blocking, double deadline) {
+  int expect = 0, got;
+  atomic_int *armed;
+  if (atomic_compare_exchange_strong_explicit(&l->word, &expect, 1, memory_order_acquire,
+                                              memory_order_relaxed))
+    return 1;
+  if (!blocking) return 0;
+  if ((armed = lt_intr_armed) == NULL) return raw_slow(l, deadline);
+  lt_intr_armed = NULL;
+  got = raw_slow(l, deadline);
+  lt_intr_armed = armed;
+  return got;
+}
+
+/* The user's acquire: interruptible.  0 and lt_intr_pending() when interrupted. */
+static int raw_acquire_intr(lt_RawLock *l, int blocking, double deadline) {
+  int expect = 0, got;
+  if (atomic_compare_exchange_strong_explicit(&l->word, &expect, 1, memory_order_acquire,
+                                              memory_order_relaxed))
+    return 1;
+  if (!blocking) return 0;
+  lt_intr_arm();
+  got = raw_slow(l, deadline);
+  lt_intr_disarm();
+  return got;
 }
 
 void lt_rawlock_release(lt_RawLock *l) {
@@ -107,7 +135,9 @@ static int lock_acquire(lua_State *L) {
   lt_Lock *l = checklock(L, &lt_LockClass);
   double deadline;
   int blocking = acquire_args(L, &deadline);
-  lua_pushboolean(L, lt_rawlock_acquire(&l->raw, blocking, deadline));
+  int got = raw_acquire_intr(&l->raw, blocking, deadline);
+  if (!got && blocking && lt_intr_pending()) lt_intr_raise(L);
+  lua_pushboolean(L, got);
   return 1;
 }
 
@@ -137,7 +167,7 @@ static int lock_tostring(lua_State *L) {
 static int rlock_acquire_(lt_Lock *l, int blocking, double deadline) {
   uintptr_t me = lt_thread_ident();
   if (atomic_load_explicit(&l->owner, memory_order_relaxed) == me) { l->depth++; return 1; }
-  if (!lt_rawlock_acquire(&l->raw, blocking, deadline)) return 0;
+  if (!raw_acquire_intr(&l->raw, blocking, deadline)) return 0;
   atomic_store_explicit(&l->owner, me, memory_order_relaxed);
   l->depth = 1;
   return 1;
@@ -147,7 +177,9 @@ static int rlock_acquire(lua_State *L) {
   lt_Lock *l = checklock(L, &lt_RLockClass);
   double deadline;
   int blocking = acquire_args(L, &deadline);
-  lua_pushboolean(L, rlock_acquire_(l, blocking, deadline));
+  int got = rlock_acquire_(l, blocking, deadline);
+  if (!got && blocking && lt_intr_pending()) lt_intr_raise(L);
+  lua_pushboolean(L, got);
   return 1;
 }
 
@@ -207,9 +239,9 @@ int lt_lock_acquire_restore(lt_Object *o, lt_LockState *st, double deadline) {
   return 1;
 }
 
-int lt_lock_acquire_obj(lt_Object *o, int blocking, double deadline) {
+int lt_lock_acquire_obj(lt_Object *o, int blocking, double deadline) {   /* interruptible */
   if (o->cls == &lt_RLockClass) return rlock_acquire_((lt_Lock *)o, blocking, deadline);
-  return lt_rawlock_acquire(&((lt_Lock *)o)->raw, blocking, deadline);
+  return raw_acquire_intr(&((lt_Lock *)o)->raw, blocking, deadline);
 }
 
 void lt_lock_release_obj(lt_Object *o) {

@@ -15,6 +15,7 @@
 **
 ** FILES
 **   park.c     time, deadlines, futex-style wait/wake (the one blocking primitive)
+**   interrupt.c  Ctrl-C and Thread:cancel() reaching blocking calls and Lua code; OS names
 **   object.c   lt_Object refcounting, proxies, per-state setup, named values, classes
 **   marshal.c  the value marshaler
 **   thread.c   Thread, excepthook, current/main thread, process exit
@@ -92,7 +93,8 @@ double lt_deadline(double timeout);         /* timeout < 0 -> LT_FOREVER */
 double lt_remaining(double deadline);       /* seconds left (>= 0), or -1 for LT_FOREVER */
 void   lt_sleep(double seconds);
 /* Block while *word == expected, until lt_unpark(word) or the deadline.  Spurious returns
-** are allowed: callers re-check their condition.  Returns 0, or -1 once the deadline passed. */
+** are allowed: callers re-check their condition.  Returns 0, or -1 once the deadline passed,
+** or, only while the thread is armed (interrupt.c), LT_INTERRUPTED.  lt_park_spun too. */
 int    lt_park(atomic_int *word, int expected, double deadline);
 void   lt_unpark(atomic_int *word, int nwake);     /* nwake: INT_MAX for all */
 void   lt_cpu_relax(void);
@@ -301,6 +303,51 @@ void lt_lock_release_save(lt_Object *lock, lt_LockState *st);   /* fully release
 int  lt_lock_acquire_restore(lt_Object *lock, lt_LockState *st, double deadline);
 int  lt_lock_acquire_obj(lt_Object *lock, int blocking, double deadline);
 void lt_lock_release_obj(lt_Object *lock);  /* caller checked it may */
+
+/* ===================================================== INTERRUPTS (interrupt.c) */
+/*
+** Stopping a wait from outside: Ctrl-C (SIGINT) in the main thread, t:cancel() in a Thread.
+** Each interruptible OS thread (the main thread; a Thread while its target runs) has an
+** lt_Intr whose `word` holds the pending interrupts.  A blocking call ARMS (lt_intr_arm)
+** before it may park and DISARMS after; while armed, lt_park also waits on that word and
+** returns LT_INTERRUPTED once it is non-zero.  Unarmed parks, and lt_rawlock_acquire (the
+** internal locks, also inside an armed call), never see interrupts.  After an interrupted
+** wait the call undoes what it did (no lock acquired, no item taken, no waiter left
+** queued), and, holding nothing, returns lt_intr_raise(L)'s way: CancelledError, or for
+** SIGINT the interpreter's "interrupted!".  See interrupt.c for the whole contract.
+*/
+#define LT_INTERRUPTED (-2)         /* lt_park & co: an interrupt is pending (armed only) */
+enum { LT_INTR_CANCEL = 1, LT_INTR_SIGINT = 2 };    /* bits of lt_Intr.word */
+typedef struct lt_Intr {
+  atomic_int word;                  /* pending LT_INTR_* bits; the futex word armed parks add */
+  pthread_mutex_t mu;               /* guards state, tid (a leaf; may be taken before t->mu) */
+  int state;                        /* 0 not running yet, 1 running (tid valid), 2 done */
+  int cancellable;                  /* a Thread's target (not main, dummy, pool worker) */
+  pthread_t tid;
+} lt_Intr;
+extern _Thread_local atomic_int *lt_intr_armed;   /* the armed word, or NULL (park.c) */
+void lt_intr_init(lt_Intr *in);
+void lt_intr_destroy(lt_Intr *in);
+void lt_intr_main(lt_Intr *in);     /* this OS thread is the main thread: SIGINT is its */
+void lt_intr_arm(void);             /* no-op in a thread that cannot be interrupted */
+void lt_intr_disarm(void);
+int  lt_intr_pending(void);         /* this thread's pending bits (0: none) */
+int  lt_intr_raise(lua_State *L);   /* raise for the pending interrupt; 0: return normally */
+void lt_intr_parking(atomic_int *armed);  /* lt_park, armed, is about to sleep */
+/* lt_sleep, interruptible: 0 slept, LT_INTERRUPTED. */
+int  lt_intr_sleep(double seconds);
+/* A Thread's life, called by thread.c on the thread itself.  namemu/name: the Thread's
+** mutex and name, read under in->mu to set the OS name (first 15 bytes, up to a NUL). */
+void lt_intr_begin(lt_Intr *in, lua_State *L, pthread_mutex_t *namemu, char *const *name,
+                   int cancellable);
+void lt_intr_end(lt_Intr *in, lua_State *L);
+int  lt_intr_cancel(lt_Intr *in);   /* 1 asked (not done yet), 0 done, -1 not cancellable */
+void lt_intr_rename(lt_Intr *in, pthread_mutex_t *namemu, char *const *name);
+int  lt_intr_cancelled(lua_State *L, int idx);  /* error at idx ended this thread by cancel */
+void lt_intr_forget(lt_Intr *in);   /* fork child: the thread is gone (mu re-initialised) */
+/* Process exit, main thread: a second Ctrl-C ends the wait for non-daemon threads. */
+int  lt_intr_exit_begin(void);      /* 0: an earlier exit wait was interrupted: skip */
+void lt_intr_exit_end(int interrupted);
 
 /* ======================================================== the other modules' openers */
 void lt_open_sync(lua_State *L);            /* Condition .. Barrier, Timer, in module table */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <string.h>
 #include <time.h>
 
 #include "lthreading.h"
@@ -114,7 +115,8 @@ static void spin_grow(atomic_int *budget, int max_ns) {
 int lt_park_spun(atomic_int *word, int expected, double deadline, atomic_int *budget,
                  int max_ns) {
   double t0 = lt_now();
-  if (lt_park(word, expected, deadline) < 0) return -1;
+  int r = lt_park(word, expected, deadline);
+  if (r < 0) return r;                       /* -1 timed out, LT_INTERRUPTED */
   if (max_ns <= 0) max_ns = SPIN_MAX_NS;
   if (lt_now() - t0 < max_ns * 1e-9) spin_grow(budget, max_ns);
   return 0;
@@ -122,9 +124,68 @@ int lt_park_spun(atomic_int *word, int expected, double deadline, atomic_int *bu
 
 /* ============================================================================ PARKING */
 
-#if defined(__linux__)
+/*
+** ARMED PARKS (interrupt.c): while the calling thread is armed (lt_intr_armed, its
+** interrupt word), lt_park also returns -- LT_INTERRUPTED -- once that word is non-zero:
+** with futex_waitv on both words (Linux >= 5.16), else in slices of LT_INTR_SLICE seconds.
+*/
+#if !defined(LT_INTR_SLICE)
+#define LT_INTR_SLICE 0.01
+#endif
+
+static int park_plain(atomic_int *word, int expected, double deadline);
+
+#if defined(__linux__) && defined(SYS_futex_waitv)
+static atomic_int no_waitv;                 /* the kernel said ENOSYS */
+#endif
+
+static int park_armed(atomic_int *word, int expected, double deadline, atomic_int *intr) {
+  double slice;
+  int r;
+  if (atomic_load(intr) != 0) return LT_INTERRUPTED;
+  lt_intr_parking(intr);                    /* the main thread: chain our SIGINT handler */
+  if (atomic_load(intr) != 0) return LT_INTERRUPTED;
+#if defined(__linux__) && defined(SYS_futex_waitv)
+  if (!atomic_load_explicit(&no_waitv, memory_order_relaxed)) {
+    struct futex_waitv w[2];
+    struct timespec ts, *tsp = NULL;
+    long rc;
+    memset(w, 0, sizeof w);
+    w[0].val = (uint32_t)expected;
+    w[0].uaddr = (uintptr_t)word;
+    w[0].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+    w[1].val = 0;
+    w[1].uaddr = (uintptr_t)intr;
+    w[1].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+    if (deadline != LT_FOREVER) {          /* futex_waitv's timeout is absolute */
+      if (deadline <= lt_now()) return -1;
+      ts = to_timespec(deadline);
+      tsp = &ts;
+    }
+    rc = syscall(SYS_futex_waitv, w, 2, 0, tsp, CLOCK_MONOTONIC);
+    if (atomic_load(intr) != 0) return LT_INTERRUPTED;
+    if (rc != -1) return 0;
+    if (errno == ETIMEDOUT) return -1;
+    if (errno != ENOSYS) return 0;          /* EAGAIN, EINTR: the caller re-checks */
+    atomic_store(&no_waitv, 1);
+  }
+#endif
+  slice = lt_now() + LT_INTR_SLICE;
+  if (deadline != LT_FOREVER && deadline <= slice) slice = deadline;
+  r = park_plain(word, expected, slice);
+  if (atomic_load(intr) != 0) return LT_INTERRUPTED;
+  return r < 0 && slice != deadline ? 0 : r;
+}
 
 int lt_park(atomic_int *word, int expected, double deadline) {
+  atomic_int *intr = lt_intr_armed;
+  if (intr != NULL) return park_armed(word, expected, deadline, intr);
+  return park_plain(word, expected, deadline);
+}
+
+#if defined(__linux__)
+
+static int park_plain(atomic_int *word, int expected, double deadline) {
   struct timespec ts, *tsp = NULL;
   if (deadline != LT_FOREVER) {
     double left = deadline - lt_now();
@@ -162,7 +223,7 @@ static struct bucket *bucket_of(atomic_int *word) {
   return &buckets[((uintptr_t)word >> 4) % NBUCKETS];
 }
 
-int lt_park(atomic_int *word, int expected, double deadline) {
+static int park_plain(atomic_int *word, int expected, double deadline) {
   struct bucket *b = bucket_of(word);
   int rc = 0;
   pthread_mutex_lock(&b->m);

@@ -165,11 +165,11 @@ static int future_cancel(Future *f) {
   return r;
 }
 
-/* Wait until f is done or the deadline passed; returns whether it is done. */
-static int future_wait(Future *f, double deadline) {
+/* Wait until f is done or the deadline passed; returns whether it is done, or
+** LT_INTERRUPTED (armed by future_wait). */
+static int future_wait_(Future *f, double deadline) {
   double until;
   int i;
-  if (is_done(atomic_load(&f->state))) return 1;
   until = lt_now() + LT_POOL_SPIN_NS;
   if (deadline != LT_FOREVER && deadline < until) until = deadline;
   for (i = 1; !is_done(atomic_load(&f->state)); i++)
@@ -182,8 +182,18 @@ static int future_wait(Future *f, double deadline) {
     if (is_done(atomic_load(&f->state))) { atomic_fetch_sub(&f->waiters, 1); return 1; }
     i = lt_park(&f->word, seen, deadline);
     atomic_fetch_sub(&f->waiters, 1);
+    if (i == LT_INTERRUPTED && !is_done(atomic_load(&f->state))) return LT_INTERRUPTED;
     if (i < 0) return is_done(atomic_load(&f->state));
   }
+}
+
+static int future_wait(Future *f, double deadline) {
+  int r;
+  if (is_done(atomic_load(&f->state))) return 1;
+  lt_intr_arm();
+  r = future_wait_(f, deadline);
+  lt_intr_disarm();
+  return r;
 }
 
 /* ================================================================== POOL CORE */
@@ -277,10 +287,12 @@ static void task_free(Task *t) {
 
 /*
 ** Shut the core down: no more submits; with cancel, the queued tasks are cancelled; with
-** wait, return once every worker exited (except the caller, if it is one of them).
+** wait, return once every worker exited (except the caller, if it is one of them), or
+** LT_INTERRUPTED when that wait was interrupted (0 otherwise).
 */
-static void core_shutdown(Core *c, int wait, int cancel) {
+static int core_shutdown(Core *c, int wait, int cancel) {
   Task *dropped = NULL;
+  int r = 0;
   clock_(c);
   atomic_store(&c->shut, 1);
   if (cancel) {
@@ -299,17 +311,21 @@ static void core_shutdown(Core *c, int wait, int cancel) {
   }
   if (wait) {
     int self = T_core == c ? 1 : 0;
+    lt_intr_arm();
     clock_(c);
     while (c->nworkers > self) {
       int seen = atomic_load(&c->exit_word);
       c->exit_waiters++;
       cunlock(c);
-      lt_park(&c->exit_word, seen, LT_FOREVER);
+      r = lt_park(&c->exit_word, seen, LT_FOREVER);
       clock_(c);
       c->exit_waiters--;
+      if (r == LT_INTERRUPTED) break;
     }
     cunlock(c);
+    lt_intr_disarm();
   }
+  return r == LT_INTERRUPTED ? r : 0;
 }
 
 /* Process exit: shut down every live pool and wait for its workers. */
@@ -326,7 +342,7 @@ static void pools_at_exit(void) {
     }
     pthread_mutex_unlock(&G.mu);
     if (c == NULL) return;
-    core_shutdown(c, 1, 0);
+    if (core_shutdown(c, 1, 0) == LT_INTERRUPTED) { core_decref(c); return; }  /* Ctrl-C */
     core_decref(c);
   }
 }
@@ -781,12 +797,12 @@ static int p_submit(lua_State *L) {
 static int p_shutdown(lua_State *L) {
   Core *c = checkcore(L);
   int wait = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
-  core_shutdown(c, wait, lua_toboolean(L, 3));
+  if (core_shutdown(c, wait, lua_toboolean(L, 3)) == LT_INTERRUPTED) lt_intr_raise(L);
   return 0;
 }
 
 static int p_close(lua_State *L) {
-  core_shutdown(checkcore(L), 1, 0);
+  if (core_shutdown(checkcore(L), 1, 0) == LT_INTERRUPTED) lt_intr_raise(L);
   return 0;
 }
 
@@ -819,10 +835,15 @@ static int map_run(lua_State *L) {
   lua_createtable(L, n > 0 && n < INT_MAX ? (int)n : 0, 0);   /* 5: results */
   for (i = 1; i <= n; i++) {
     Future *f;
-    int nres;
+    int nres, w;
     lua_rawgeti(L, 4, i);
     f = (Future *)lt_toobject(L, -1, &FutureClass);
-    if (!future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
+    w = future_wait(f, deadline);
+    if (w == LT_INTERRUPTED && lt_intr_raise(L) == 0) {  /* Ctrl-C: p_map cancels the rest */
+      lua_sethook(L, NULL, 0, 0);                         /* raise it here, once (as lstop) */
+      return luaL_error(L, "interrupted!");
+    }
+    if (w != 1) return lt_raise(L, "TimeoutError");
     lua_pop(L, 1);
     nres = push_result(L, f);                           /* raises the task's error */
     if (nres == 0) lua_pushnil(L);
@@ -871,8 +892,10 @@ static int p_map(lua_State *L) {
 static int fu_result(lua_State *L) {
   Future *f = (Future *)lt_checkself(L, &FutureClass);
   double deadline = lt_deadline(lt_opttimeout(L, 2));
+  int w;
   lua_settop(L, 1);
-  if (!future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
+  if ((w = future_wait(f, deadline)) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
+  if (!w) return lt_raise(L, "TimeoutError");
   return push_result(L, f);
 }
 
@@ -881,8 +904,10 @@ static int fu_result(lua_State *L) {
 static int fu_exception(lua_State *L) {
   Future *f = (Future *)lt_checkself(L, &FutureClass);
   double deadline = lt_deadline(lt_opttimeout(L, 2));
+  int w;
   lua_settop(L, 1);
-  if (!future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
+  if ((w = future_wait(f, deadline)) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
+  if (!w) return lt_raise(L, "TimeoutError");
   if (atomic_load(&f->state) == F_CANCELLED) return lt_raise(L, "CancelledError");
   if (f->ok) { lua_pushnil(L); return 1; }
   if (f->result == NULL) lua_pushstring(L, f->cerr ? f->cerr : "task failed");
@@ -967,32 +992,48 @@ static int ac_gc(lua_State *L) {
   return 0;
 }
 
-/* The iterator: the next future to finish; nil when all were given. */
-static int ac_next(lua_State *L) {
-  AC *a = (AC *)lua_touserdata(L, lua_upvalueindex(1));
+/* The next future to give (*f, 1), none left (0), the deadline passed (-1), or
+** LT_INTERRUPTED (armed by ac_next; nothing given). */
+static int ac_wait(AC *a, Future **f) {
   for (;;) {
-    Future *f = NULL;
-    int seen;
-    if (a->closed || a->yielded >= a->n) { ac_close(a); lua_pushnil(L); return 1; }
+    int seen, r;
+    if (a->closed || a->yielded >= a->n) return 0;
     lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
-    if (a->yielded < a->w.ndone) f = a->w.done[a->yielded++];
+    if (a->yielded < a->w.ndone) *f = a->w.done[a->yielded++];
     seen = atomic_load(&a->w.word);
-    if (f == NULL) a->w.parked = 1;
+    if (*f == NULL) a->w.parked = 1;
     lt_rawlock_release(&a->w.mu);
-    if (f) { lt_pushobject(L, &f->obj); return 1; }
-    if (lt_park(&a->w.word, seen, a->deadline) < 0) {
+    if (*f) return 1;
+    if ((r = lt_park(&a->w.word, seen, a->deadline)) < 0) {
       int late;
       lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
       a->w.parked = 0;
       late = a->yielded < a->w.ndone;
       lt_rawlock_release(&a->w.mu);
-      if (!late) { ac_close(a); return lt_raise(L, "TimeoutError"); }
+      if (r == LT_INTERRUPTED) return r;
+      if (!late) return -1;
     } else {
       lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
       a->w.parked = 0;
       lt_rawlock_release(&a->w.mu);
     }
   }
+}
+
+/* The iterator: the next future to finish; nil when all were given. */
+static int ac_next(lua_State *L) {
+  AC *a = (AC *)lua_touserdata(L, lua_upvalueindex(1));
+  Future *f = NULL;
+  int r;
+  lt_intr_arm();
+  r = ac_wait(a, &f);
+  lt_intr_disarm();
+  if (r == 1) { lt_pushobject(L, &f->obj); return 1; }
+  if (r == LT_INTERRUPTED) { lt_intr_raise(L); lua_pushnil(L); return 1; }
+  ac_close(a);
+  if (r < 0) return lt_raise(L, "TimeoutError");
+  lua_pushnil(L);
+  return 1;
 }
 
 static const char K_ACMETA = 0;

@@ -60,7 +60,7 @@
 
 enum { I_FALSE, I_TRUE, I_INT, I_FLT, I_SSTR, I_LSTR, I_BUF };
 enum { Q_FIFO, Q_LIFO, Q_PRIO };
-enum { OK, EMPTY_OR_FULL, SHUTDOWN };
+enum { OK, EMPTY_OR_FULL, SHUTDOWN, INTERRUPTED };
 
 /* ========================================================================== ITEMS */
 
@@ -673,18 +673,19 @@ static void spin_until(Queue *q, int want_items, double deadline) {
 ** Wait until the queue has an item (want_items; *tlock held) or room (*plock held); the
 ** lock is released while parked (and while spinning, except by FIFO getters) and held
 ** again on return.
-** Returns OK, EMPTY_OR_FULL (not blocking, or timed out), or SHUTDOWN (puts: as soon as
-** shut down; gets: once shut down and empty).
+** Returns OK, EMPTY_OR_FULL (not blocking, or timed out), SHUTDOWN (puts: as soon as
+** shut down; gets: once shut down and empty), or INTERRUPTED (armed by wait_for: nothing
+** taken; the caller passes a wake-up it may have had on, as after_take/after_store do).
 ** Parking is Dekker-style: register in getters/putters, then re-check; whoever publishes
 ** items/room changes the count first, then looks for registered waiters.
 */
-static int wait_for(Queue *q, int want_items, int block, double deadline) {
+static int wait_for_(Queue *q, int want_items, int block, double deadline) {
   lt_RawLock *l = want_items ? q->tlock : q->plock;
   atomic_int *word = want_items ? &q->get_word : &q->put_word;
   atomic_int *nwait = want_items ? &q->getters : &q->putters;
   int spun = 0, timedout = 0;
   for (;;) {
-    int seen;
+    int seen, r;
     if (want_items) {
       if (ready(q)) return OK;
       if (atomic_load(&q->shut)) return ready(q) ? OK : SHUTDOWN;
@@ -710,13 +711,24 @@ static int wait_for(Queue *q, int want_items, int block, double deadline) {
       continue;
     }
     unlock(l);
-    if (lt_park_spun(word, seen, deadline, want_items ? &q->get_spin : &q->put_spin,
-                     LT_QSPIN_MAX_NS) < 0)
-      timedout = 1;
+    r = lt_park_spun(word, seen, deadline, want_items ? &q->get_spin : &q->put_spin,
+                     LT_QSPIN_MAX_NS);
+    if (r < 0) timedout = 1;
     atomic_fetch_sub(nwait, 1);
     atomic_store(want_items ? &q->get_sig : &q->put_sig, 0);
     lock(l);
+    if (r == LT_INTERRUPTED) return INTERRUPTED;
   }
+}
+
+/* wait_for_, armed (interrupt.c) once it has to wait. */
+static int wait_for(Queue *q, int want_items, int block, double deadline) {
+  int status = wait_for_(q, want_items, 0, deadline);
+  if (status != EMPTY_OR_FULL || !block) return status;
+  lt_intr_arm();
+  status = wait_for_(q, want_items, 1, deadline);
+  lt_intr_disarm();
+  return status;
 }
 
 /* put()/get() argument shapes: ([block = true], [timeout]) or (timeout). */
@@ -748,8 +760,8 @@ static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
   status = wait_for(q, 0, block, deadline);
   if (status == OK && store(q, e, 1) == 0) status = -1;
   unlock(q->plock);
-  if (status == OK) after_store(q);
-  else entry_free(e);
+  if (status == OK || status == INTERRUPTED) after_store(q);
+  if (status != OK) entry_free(e);
   return status;
 }
 
@@ -778,6 +790,7 @@ static int q_put(lua_State *L) {
   prepare(L, q, 2, &e, &PUT_ITEM);
   status = put_entry(q, &e, block, deadline);
   if (status < 0) return luaL_error(L, "not enough memory");
+  if (status == INTERRUPTED) lt_intr_raise(L);
   if (status != OK) return fail(L, status, 0);
   lua_pushboolean(L, 1);
   return 1;
@@ -803,6 +816,7 @@ static int get_common(lua_State *L, Queue *q, int block, double deadline) {
   status = wait_for(q, 1, block, deadline);
   if (status == OK) take(q, &it, 1);
   unlock(q->tlock);
+  if (status == INTERRUPTED) { after_take(q); lt_intr_raise(L); }
   if (status != OK) return fail(L, status, 1);
   after_take(q);
   item_deliver(L, &it);
@@ -891,6 +905,7 @@ static int q_put_many(lua_State *L) {
   i = (lua_Integer)b->done;
   for (; b->done < b->n; b->done++) entry_free(&b->e[b->done]);
   if (status < 0) return luaL_error(L, "not enough memory");
+  if (status == INTERRUPTED) { after_store(q); lt_intr_raise(L); }  /* the first i stay put */
   if (status != OK) { fail(L, status, 0); lua_pushinteger(L, i); return 3; }
   lua_pushboolean(L, 1);
   return 1;
@@ -925,7 +940,11 @@ static int q_get_many(lua_State *L) {
   luaL_checkstack(L, 6, NULL);
   lock(q->tlock);
   status = wait_for(q, 1, block, deadline);
-  if (status != OK) { unlock(q->tlock); return fail(L, status, 1); }
+  if (status != OK) {
+    unlock(q->tlock);
+    if (status == INTERRUPTED) { after_take(q); lt_intr_raise(L); }
+    return fail(L, status, 1);
+  }
   for (;;) {
     size_t k = max - total < CHUNK ? (size_t)(max - total) : CHUNK, j;
     int heavy = 0;
@@ -996,9 +1015,10 @@ static int q_task_done(lua_State *L) {
 static int q_join(lua_State *L) {
   Queue *q = checkq(L);
   double deadline = lt_deadline(lt_opttimeout(L, 2));
-  int done = 0;
+  int done = 0, r = 0;
+  lt_intr_arm();
   for (;;) {
-    int seen, r;
+    int seen;
     if (unfinished(q) <= 0) { done = 1; break; }
     seen = atomic_load(&q->join_word);
     atomic_fetch_add(&q->joiners, 1);
@@ -1008,6 +1028,8 @@ static int q_join(lua_State *L) {
     atomic_fetch_sub(&q->joiners, 1);
     if (r < 0) { done = unfinished(q) <= 0; break; }
   }
+  lt_intr_disarm();
+  if (!done && r == LT_INTERRUPTED) lt_intr_raise(L);
   lua_pushboolean(L, done);
   return 1;
 }

@@ -15,7 +15,8 @@
 **              on and bumps the generation in one CAS.  A waiter returns true once the word
 **              moved, so a set() followed at once by clear() still releases it.  set() makes
 **              a system call only when someone is parked (`nwait`).
-**   Barrier    a pthread mutex + CLOCK_MONOTONIC condvar around Python's state machine
+**   Barrier    a pthread mutex + a sequence word (bumped and woken on every state
+**              change, parked on with the mutex released) around Python's state machine
 **              (filling, draining, resetting, broken) plus one more state, ACTION: the last
 **              thread to arrive runs the action (decoded from its lt_Buf in its own state)
 **              with the mutex released; arrivals, reset() and abort() from other threads
@@ -97,10 +98,12 @@ static void q_unlink(lt_Cond *c, Waiter *w) {   /* queue lock held */
 ** this thread saw the 1 (or found itself out of the queue), nobody touches it again; a
 ** futex wake on its address after that is at most a spurious wake-up for someone else.
 */
+static void cond_notify_(lt_Cond *c, lua_Integer n);
+
 static int cond_wait_(lt_Cond *c, double deadline) {
   Waiter w;
   lt_LockState st;
-  int notified;
+  int notified, r = 0;
   atomic_init(&w.word, 0);
   w.queued = 1;
   w.next = NULL;
@@ -111,13 +114,15 @@ static int cond_wait_(lt_Cond *c, double deadline) {
   c->nwaiters++;
   lt_rawlock_release(&c->q);
   lt_lock_release_save(c->lock, &st);
+  lt_intr_arm();
   if (!lt_spin_changed(&w.word, 0, deadline, &c->spin)) {
     int expect = 0;
     if (atomic_compare_exchange_strong(&w.word, &expect, 2)) {
       while (atomic_load(&w.word) == 2)
-        if (lt_park_spun(&w.word, 2, deadline, &c->spin, 0) < 0) break;
+        if ((r = lt_park_spun(&w.word, 2, deadline, &c->spin, 0)) < 0) break;
     }
   }
+  lt_intr_disarm();
   notified = atomic_load(&w.word) == 1;
   if (!notified) {                        /* timed out: leave the queue, unless popped */
     lt_rawlock_acquire(&c->q, 1, LT_FOREVER);
@@ -125,8 +130,10 @@ static int cond_wait_(lt_Cond *c, double deadline) {
     else notified = 1;                    /* notify took us: its word is already 1 */
     lt_rawlock_release(&c->q);
   }
-  lt_lock_acquire_restore(c->lock, &st, LT_FOREVER);
-  return notified;
+  /* interrupted: out of the queue; a notification that came meanwhile goes to the next */
+  if (r == LT_INTERRUPTED && notified) cond_notify_(c, 1);
+  lt_lock_acquire_restore(c->lock, &st, LT_FOREVER);   /* (never interrupted) */
+  return r == LT_INTERRUPTED ? LT_INTERRUPTED : notified;
 }
 
 static void cond_notify_(lt_Cond *c, lua_Integer n) {
@@ -161,7 +168,9 @@ static int cond_acquire(lua_State *L) {
   lt_Cond *c = checkcond(L);
   double timeout;
   int blocking = lt_acquire_args(L, &timeout, NULL);
-  lua_pushboolean(L, lt_lock_acquire_obj(c->lock, blocking, lt_deadline(timeout)));
+  int got = lt_lock_acquire_obj(c->lock, blocking, lt_deadline(timeout));
+  if (!got && blocking && lt_intr_pending()) lt_intr_raise(L);
+  lua_pushboolean(L, got);
   return 1;
 }
 
@@ -177,8 +186,11 @@ static int cond_release(lua_State *L) {
 static int cond_wait(lua_State *L) {
   lt_Cond *c = checkcond(L);
   double timeout = lt_opttimeout(L, 2);
+  int r;
   if (!lt_lock_is_owned(c->lock)) return luaL_error(L, "cannot wait on un-acquired lock");
-  lua_pushboolean(L, cond_wait_(c, lt_deadline(timeout)));
+  r = cond_wait_(c, lt_deadline(timeout));
+  if (r == LT_INTERRUPTED) r = lt_intr_raise(L);   /* the lock is held again, as Python */
+  lua_pushboolean(L, r);
   return 1;
 }
 
@@ -197,7 +209,7 @@ static int cond_wait_for(lua_State *L) {
       else if (lt_remaining(deadline) <= 0) break;
     }
     if (!lt_lock_is_owned(c->lock)) return luaL_error(L, "cannot wait on un-acquired lock");
-    cond_wait_(c, deadline);
+    if (cond_wait_(c, deadline) == LT_INTERRUPTED) { lt_intr_raise(L); return 1; }
     lua_settop(L, 2);
     lua_pushvalue(L, 2);
     lua_call(L, 0, 1);
@@ -276,14 +288,24 @@ static int sem_trydec(lt_Sem *s) {
 */
 static int sem_acquire_slow(lt_Sem *s, double timeout) {
   double deadline = lt_deadline(timeout);
-  int got = 0;
-  if (lt_spin_changed(&s->value, 0, deadline, &s->spin) && sem_trydec(s)) return 1;
+  int got = 0, r;
+  lt_intr_arm();
+  if (lt_spin_changed(&s->value, 0, deadline, &s->spin) && sem_trydec(s)) {
+    lt_intr_disarm();
+    return 1;
+  }
   atomic_fetch_add(&s->nwait, 1);
   for (;;) {
     if (sem_trydec(s)) { got = 1; break; }
-    if (lt_park_spun(&s->value, 0, deadline, &s->spin, 0) < 0) { got = sem_trydec(s); break; }
+    if ((r = lt_park_spun(&s->value, 0, deadline, &s->spin, 0)) < 0) {
+      got = r == LT_INTERRUPTED ? 0 : sem_trydec(s);   /* interrupted: acquire nothing */
+      break;
+    }
   }
+  lt_intr_disarm();
   atomic_fetch_sub(&s->nwait, 1);
+  /* interrupted while a release came: pass it on */
+  if (!got && atomic_load(&s->value) > 0 && atomic_load(&s->nwait) > 0) lt_unpark(&s->value, 1);
   return got;
 }
 
@@ -294,7 +316,10 @@ static int sem_acquire_(lua_State *L, lt_Sem *s) {
   int blocking = lua_gettop(L) == 1 ? 1 : lt_acquire_args(L, &timeout,
                                                      "can't specify timeout for non-blocking acquire");
   int got = sem_trydec(s);
-  if (!got && blocking) got = sem_acquire_slow(s, timeout);
+  if (!got && blocking) {
+    got = sem_acquire_slow(s, timeout);
+    if (!got && lt_intr_pending()) lt_intr_raise(L);
+  }
   lua_pushboolean(L, got);
   return 1;
 }
@@ -388,15 +413,18 @@ static int event_wait_(lt_Event *e, double timeout) {
   if (s & 1) return 1;
   if (timeout == 0) return 0;
   deadline = lt_deadline(timeout);
-  if (lt_spin_changed(&e->state, s, deadline, &e->spin)) return 1;
+  lt_intr_arm();
+  if (lt_spin_changed(&e->state, s, deadline, &e->spin)) { lt_intr_disarm(); return 1; }
   atomic_fetch_add(&e->nwait, 1);
   for (;;) {
+    int r;
     if (atomic_load(&e->state) != s) { got = 1; break; }
-    if (lt_park_spun(&e->state, s, deadline, &e->spin, 0) < 0) {
-      got = atomic_load(&e->state) != s;
+    if ((r = lt_park_spun(&e->state, s, deadline, &e->spin, 0)) < 0) {
+      got = r == LT_INTERRUPTED ? LT_INTERRUPTED : atomic_load(&e->state) != s;
       break;
     }
   }
+  lt_intr_disarm();
   atomic_fetch_sub(&e->nwait, 1);
   return got;
 }
@@ -428,7 +456,9 @@ static int event_clear(lua_State *L) {
 
 static int event_wait(lua_State *L) {
   lt_Event *e = checkevent(L);
-  lua_pushboolean(L, event_wait_(e, lt_opttimeout(L, 2)));
+  int r = event_wait_(e, lt_opttimeout(L, 2));
+  if (r == LT_INTERRUPTED) r = lt_intr_raise(L);
+  lua_pushboolean(L, r);
   return 1;
 }
 
@@ -464,7 +494,7 @@ enum { B_BROKEN = -2, B_RESETTING = -1, B_FILLING = 0, B_DRAINING = 1, B_ACTION 
 typedef struct lt_Barrier {
   lt_Object obj;
   pthread_mutex_t mu;              /* guards everything below but parties, timeout, action */
-  pthread_cond_t cv;               /* CLOCK_MONOTONIC; broadcast on every state change */
+  atomic_int seq;                  /* bumped (and woken) on every state change, under mu */
   int parties, count, state;
   uintptr_t runner;                /* ident of the thread running the action (B_ACTION) */
   double timeout;                  /* the default timeout, -1 forever */
@@ -474,7 +504,6 @@ typedef struct lt_Barrier {
 static void barrier_destroy(lt_Object *o) {
   lt_Barrier *b = (lt_Barrier *)o;
   pthread_mutex_destroy(&b->mu);
-  pthread_cond_destroy(&b->cv);
   lt_buf_free(b->action);
   free(b);
 }
@@ -486,20 +515,33 @@ static lt_Barrier *checkbarrier(lua_State *L) {
   return (lt_Barrier *)lt_checkself(L, &BarrierClass);
 }
 
-/* Wait on cv until the deadline (lt_now() clock = CLOCK_MONOTONIC); 0 when timed out. */
-static int cv_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline) {
-  struct timespec ts;
-  if (deadline == LT_FOREVER) { pthread_cond_wait(cv, mu); return 1; }
-  if (lt_now() >= deadline) return 0;
-  ts.tv_sec = (time_t)deadline;
-  ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
-  if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-  return pthread_cond_timedwait(cv, mu, &ts) != ETIMEDOUT;
+/* Wake every waiter: the state changed (mu held). */
+static void bar_broadcast(lt_Barrier *b) {
+  atomic_fetch_add(&b->seq, 1);
+  lt_unpark(&b->seq, INT_MAX);
+}
+
+/* Wait for the next state change or the deadline, mu released meanwhile (mu held on entry
+** and on return).  1 woken (maybe spuriously: callers loop), 0 timed out, LT_INTERRUPTED. */
+static int bar_wait(lt_Barrier *b, double deadline) {
+  int seen = atomic_load(&b->seq), r;
+  pthread_mutex_unlock(&b->mu);
+  r = lt_park(&b->seq, seen, deadline);
+  pthread_mutex_lock(&b->mu);
+  return r == 0 ? 1 : r == -1 ? 0 : r;
+}
+
+/* The same, never interrupted (the caller may be armed). */
+static void bar_wait_quiet(lt_Barrier *b) {
+  atomic_int *armed = lt_intr_armed;
+  lt_intr_armed = NULL;
+  bar_wait(b, LT_FOREVER);
+  lt_intr_armed = armed;
 }
 
 static void barrier_break_(lt_Barrier *b) {       /* mu held */
   b->state = B_BROKEN;
-  pthread_cond_broadcast(&b->cv);
+  bar_broadcast(b);
 }
 
 /* A thread leaves wait(): the last one out of a draining or resetting barrier refills it. */
@@ -507,7 +549,7 @@ static void barrier_exit_(lt_Barrier *b) {        /* mu held */
   b->count--;
   if (b->count == 0 && (b->state == B_RESETTING || b->state == B_DRAINING)) {
     b->state = B_FILLING;
-    pthread_cond_broadcast(&b->cv);
+    bar_broadcast(b);
   }
 }
 
@@ -516,7 +558,7 @@ static void barrier_exit_(lt_Barrier *b) {        /* mu held */
 static void barrier_lock_quiet(lt_Barrier *b) {
   uintptr_t me = lt_thread_ident();
   pthread_mutex_lock(&b->mu);
-  while (b->state == B_ACTION && b->runner != me) pthread_cond_wait(&b->cv, &b->mu);
+  while (b->state == B_ACTION && b->runner != me) bar_wait_quiet(b);
 }
 
 /* lua_pcall'd: decode the action (1: light userdata lt_Buf) here and call it. */
@@ -533,21 +575,29 @@ static int barrier_wait(lua_State *L) {
   lt_Barrier *b = checkbarrier(L);
   double timeout = lua_isnoneornil(L, 2) ? b->timeout : lt_opttimeout(L, 2);
   double deadline = lt_deadline(timeout);
-  int index, broken = 0, action_failed = 0;
+  int index, broken = 0, action_failed = 0, interrupted = 0;
   lua_settop(L, 1);
+  lt_intr_arm();
   pthread_mutex_lock(&b->mu);
   if (b->state == B_ACTION && b->runner == lt_thread_ident()) {
     pthread_mutex_unlock(&b->mu);     /* it would wait for itself (Python deadlocks) */
     return luaL_error(L, "a Barrier's action cannot wait on its own Barrier (called from inside its own action)");
   }
   while (b->state == B_DRAINING || b->state == B_RESETTING || b->state == B_ACTION)
-    pthread_cond_wait(&b->cv, &b->mu);
+    if (bar_wait(b, LT_FOREVER) == LT_INTERRUPTED) {  /* not counted yet: just leave */
+      pthread_mutex_unlock(&b->mu);
+      lt_intr_disarm();
+      lt_intr_raise(L);
+      return 0;
+    }
   if (b->state < 0) {
     pthread_mutex_unlock(&b->mu);
+    lt_intr_disarm();
     return lt_raise(L, "BrokenBarrierError");
   }
   index = b->count++;
   if (index + 1 == b->parties) {               /* the last to arrive releases the others */
+    lt_intr_disarm();                          /* (the action runs Lua code) */
     if (b->action) {
       int status;
       b->state = B_ACTION;
@@ -563,20 +613,28 @@ static int barrier_wait(lua_State *L) {
     }
     if (!action_failed && !broken) {
       b->state = B_DRAINING;
-      pthread_cond_broadcast(&b->cv);
+      bar_broadcast(b);
     }
   } else {
     while (b->state == B_FILLING || b->state == B_ACTION) {
-      if (b->state == B_ACTION) pthread_cond_wait(&b->cv, &b->mu);  /* the round is full */
-      else if (!cv_wait_until(&b->cv, &b->mu, deadline) && b->state == B_FILLING) {
+      int r;
+      if (b->state == B_ACTION) { bar_wait_quiet(b); continue; }  /* the round is full */
+      r = bar_wait(b, deadline);
+      if (r == 0 && b->state == B_FILLING) {
         barrier_break_(b);                    /* timed out: break it for everyone */
+        break;
+      }
+      if (r == LT_INTERRUPTED && b->state == B_FILLING) {
+        interrupted = 1;                      /* leave the round, as Python's finally */
         break;
       }
     }
     if (b->state < 0) broken = 1;
+    lt_intr_disarm();
   }
   barrier_exit_(b);
   pthread_mutex_unlock(&b->mu);
+  if (interrupted) { lt_intr_raise(L); return 0; }
   if (action_failed) return lua_error(L);
   if (broken) return lt_raise(L, "BrokenBarrierError");
   lua_pushinteger(L, index);
@@ -590,7 +648,7 @@ static int barrier_reset(lua_State *L) {
     if (b->state == B_FILLING || b->state == B_BROKEN || b->state == B_ACTION)
       b->state = B_RESETTING;                 /* cleared by the last thread to leave */
   } else b->state = B_FILLING;
-  pthread_cond_broadcast(&b->cv);
+  bar_broadcast(b);
   pthread_mutex_unlock(&b->mu);
   return 0;
 }
@@ -655,7 +713,6 @@ static int f_barrier(lua_State *L) {
   double timeout;
   int has_action = !lua_isnoneornil(L, 2);
   lt_Barrier *b;
-  pthread_condattr_t a;
   if (lua_isnoneornil(L, 1)) luaL_typeerror(L, 1, "parties: number");
   parties = lt_optintoption(L, 1, "parties", 0);
   if (parties < 1) return luaL_argerror(L, 1, "parties must be > 0");
@@ -668,10 +725,7 @@ static int f_barrier(lua_State *L) {
   lua_settop(L, 2);
   b = (lt_Barrier *)lt_newobject(L, &BarrierClass, sizeof(lt_Barrier));  /* L: p a self */
   pthread_mutex_init(&b->mu, NULL);
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&b->cv, &a);
-  pthread_condattr_destroy(&a);
+  atomic_init(&b->seq, 0);
   b->parties = (int)parties;
   b->timeout = timeout;
   b->state = B_FILLING;

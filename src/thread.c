@@ -56,6 +56,7 @@ struct lt_Thread {
   lt_Buf *fields;                      /* self's fields as the thread left them */
   struct Snapshot *view;               /* fields+class as last sent to another thread */
   lt_Thread *next, *prev;              /* G.active */
+  lt_Intr intr;                        /* cancel(), the OS name (interrupt.c) */
 };
 
 /* A refcounted buffer, so that a reader can decode it while a writer replaces it. */
@@ -114,6 +115,7 @@ static void active_remove(lt_Thread *t) {  /* G.mu held */
 static void thread_destroy(lt_Object *o) {
   lt_Thread *t = (lt_Thread *)o;
   pthread_mutex_destroy(&t->mu);
+  lt_intr_destroy(&t->intr);
   lt_buf_free(t->payload);
   lt_buf_free(t->paths);
   lt_buf_free(t->results);
@@ -129,6 +131,7 @@ const lt_Class lt_ThreadClass = { "Thread", 2, thread_destroy, thread_metatable 
 /* Fill a zeroed lt_Thread. */
 static void thread_setup(lt_Thread *t, const char *name, int daemon, int kind) {
   pthread_mutex_init(&t->mu, NULL);
+  lt_intr_init(&t->intr);
   t->daemon = daemon;
   t->kind = kind;
   t->namelen = strlen(name);
@@ -163,11 +166,42 @@ static void dummy_end(void *p) {   /* a foreign OS thread with a Dummy ends */
   lt_decref(&t->obj);
 }
 
+static void fork_prepare(void), fork_parent(void), fork_child(void);
+
 static void process_init(void) {
   G.active.next = G.active.prev = &G.active;
   pthread_key_create(&dummy_key, dummy_end);
   G.main = new_current("MainThread", 1);
   T_current = G.main;
+  if (G.main) lt_intr_main(&G.main->intr);       /* Ctrl-C interrupts its waits */
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* fork(): in the child only the forking thread is left.  The thread list keeps it alone,
+** it is the main thread (as in Python), and the other Threads count as ended. */
+static void fork_prepare(void) { pthread_mutex_lock(&G.mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&G.mu); }
+static void fork_child(void) {
+  lt_Thread *t, *next, *me = T_current;
+  pthread_mutex_init(&G.mu, NULL);
+  for (t = G.active.next; t != &G.active; t = next) {
+    next = t->next;
+    pthread_mutex_init(&t->mu, NULL);          /* its holder may be gone */
+    pthread_mutex_init(&t->intr.mu, NULL);
+    if (t == me) continue;
+    t->next = t->prev = NULL;
+    t->state = ENDED;
+    atomic_store(&t->ended, 1);
+    lt_intr_forget(&t->intr);
+  }
+  G.active.next = G.active.prev = &G.active;
+  if (me != NULL) {
+    active_add(me);
+    if (me != G.main) {                        /* (the old one ended in the loop) */
+      G.main = me;
+      lt_intr_main(&me->intr);
+    }
+  }
 }
 
 lt_Thread *lt_current(void) {
@@ -501,7 +535,11 @@ static int t_newindex(lua_State *L) {
   lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char *k = lua_tostring(L, 2);
-    if (strcmp(k, "name") == 0) { set_name(L, t, 3); return 0; }
+    if (strcmp(k, "name") == 0) {
+      set_name(L, t, 3);
+      lt_intr_rename(&t->intr, &t->mu, &t->name);    /* the OS name, if it runs */
+      return 0;
+    }
     if (strcmp(k, "daemon") == 0) {
       int started;
       luaL_checktype(L, 3, LUA_TBOOLEAN);
@@ -882,7 +920,7 @@ static int finish_body(lua_State *L) {
       lua_pop(L, 1);
       lt_pushobject(L, &t->obj);
     }
-    lt_excepthook_call(L, err, tb, -1);
+    if (!lt_intr_cancelled(L, err)) lt_excepthook_call(L, err, tb, -1);  /* not for cancel() */
     lua_settop(L, err);
     lua_pushvalue(L, err);
     out->results = try_encode(L, 1, errname, t);
@@ -993,7 +1031,9 @@ static void *thread_main(void *arg) {
     lua_pushcfunction(L, thread_body);
     lua_pushlightuserdata(L, t);
     ml.limit = t->memlimit;          /* the run is limited (and a user's excepthook); */
+    lt_intr_begin(&t->intr, L, &t->mu, &t->name, 1);   /* cancellable from here */
     status = lua_pcall(L, 1, LUA_MULTRET, 1);          /* setup and reporting are not */
+    lt_intr_end(&t->intr, L);
     ml.limit = 0;
     lua_remove(L, 1);
     finish_thread(L, t, status, &out);
@@ -1104,19 +1144,25 @@ static int t_start(lua_State *L) {
 
 static atomic_int join_spin;           /* adaptive spin budget of join() (lt_spin_changed) */
 
-static void wait_ended(lt_Thread *t, double deadline, int *ended) {
+/* 0, or LT_INTERRUPTED (the thread had not ended). */
+static int wait_ended(lt_Thread *t, double deadline, int *ended) {
+  int r = 0;
   /* A short thread often ends within a wake-up's time: spin (bounded) before parking. */
-  if (!atomic_load(&t->ended)) lt_spin_changed(&t->ended, 0, deadline, &join_spin);
-  while (!atomic_load(&t->ended)) {
-    int timedout;
-    atomic_fetch_add(&t->joiners, 1);
-    timedout = !atomic_load(&t->ended) && lt_park(&t->ended, 0, deadline) < 0;
-    atomic_fetch_sub(&t->joiners, 1);
-    if (timedout) break;
+  if (!atomic_load(&t->ended)) {
+    lt_intr_arm();
+    lt_spin_changed(&t->ended, 0, deadline, &join_spin);
+    while (!atomic_load(&t->ended)) {
+      atomic_fetch_add(&t->joiners, 1);
+      r = atomic_load(&t->ended) ? 0 : lt_park(&t->ended, 0, deadline);
+      atomic_fetch_sub(&t->joiners, 1);
+      if (r < 0) break;
+    }
+    lt_intr_disarm();
   }
   /* mark_ended stores `ended` (seq_cst) after writing the results: seeing 1 here makes
   ** them visible, no lock needed */
   *ended = atomic_load(&t->ended);
+  return r == LT_INTERRUPTED && !*ended ? LT_INTERRUPTED : 0;
 }
 
 static void check_joinable(lua_State *L, lt_Thread *t) {
@@ -1133,7 +1179,7 @@ static int t_join(lua_State *L) {
   double deadline = lt_deadline(lt_opttimeout(L, 2));
   int ended;
   check_joinable(L, t);
-  wait_ended(t, deadline, &ended);
+  if (wait_ended(t, deadline, &ended) == LT_INTERRUPTED) lt_intr_raise(L);
   if (ended) apply_fields(L, 1, t);
   lua_pushboolean(L, ended);
   return 1;
@@ -1154,7 +1200,7 @@ static int t_result(lua_State *L) {
   lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
   int ended, n;
   check_joinable(L, t);
-  wait_ended(t, LT_FOREVER, &ended);
+  if (wait_ended(t, LT_FOREVER, &ended) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
   apply_fields(L, 1, t);
   lua_settop(L, 0);
   if (t->results == NULL) {
@@ -1165,6 +1211,23 @@ static int t_result(lua_State *L) {
   n = lt_decode(L, t->results);
   if (!t->ok) return lua_error(L);
   return n;
+}
+
+/* t:cancel(): CancelledError in t at its next cancellation point (interrupt.c). */
+static int t_cancel(lua_State *L) {
+  lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
+  int state;
+  pthread_mutex_lock(&t->mu);
+  state = t->state;
+  pthread_mutex_unlock(&t->mu);
+  if (t->kind == 1) return luaL_error(L, "cannot cancel the main thread");
+  if (t->kind == 2) return luaL_error(L, "cannot cancel a thread lthreading did not start");
+  if (state == NEW) return luaL_error(L, "cannot cancel thread before it is started");
+  state = state == ENDED ? 0 : lt_intr_cancel(&t->intr);
+  if (state < 0)
+    return luaL_error(L, "cannot cancel a pool worker (Future:cancel() cancels a pending task)");
+  lua_pushboolean(L, state);
+  return 1;
 }
 
 static int t_getname(lua_State *L) {
@@ -1194,7 +1257,7 @@ static int t_setdaemon(lua_State *L) {
 
 static const luaL_Reg thread_methods[] = {
   {"init", t_init}, {"run", t_run}, {"start", t_start}, {"join", t_join},
-  {"is_alive", t_is_alive}, {"result", t_result}, {"extend", t_extend},
+  {"is_alive", t_is_alive}, {"result", t_result}, {"extend", t_extend}, {"cancel", t_cancel},
   {"getName", t_getname}, {"setName", t_setname}, {"isDaemon", t_isdaemon},
   {"setDaemon", t_setdaemon}, {"isAlive", t_is_alive},
   {NULL, NULL}
@@ -1298,7 +1361,8 @@ size_t lt_stack_size(void) {
 }
 
 static int f_sleep(lua_State *L) {
-  lt_sleep(lt_checksleep(L, 1));
+  lua_Number s = lt_checksleep(L, 1);
+  if (lt_intr_sleep(s) == LT_INTERRUPTED) lt_intr_raise(L);
   return 0;
 }
 
@@ -1337,14 +1401,41 @@ void lt_on_exit(void (*fn)(void)) {
   pthread_mutex_unlock(&G.mu);
 }
 
-/* Exit: run the exit hooks, wait for the non-daemon threads, join the finished OS threads. */
+/* Exit: wait for every non-daemon Thread (not the caller); 0 if Ctrl-C ended the wait. */
+static int wait_threads_at_exit(void) {
+  for (;;) {
+    lt_Thread *t, *found = NULL;
+    int ended, r;
+    pthread_mutex_lock(&G.mu);
+    for (t = G.active.next; t != &G.active; t = t->next)
+      if (t != T_current && t->kind == 0 && !t->daemon && !atomic_load(&t->ended)) {
+        found = t;
+        lt_incref(&t->obj);
+        break;
+      }
+    pthread_mutex_unlock(&G.mu);
+    if (found == NULL) return 1;
+    r = wait_ended(found, LT_FOREVER, &ended);
+    lt_decref(&found->obj);
+    if (r == LT_INTERRUPTED) return 0;
+  }
+}
+
+/* Exit: run the exit hooks, wait for the non-daemon threads, join the finished OS threads.
+** A Ctrl-C meanwhile (interrupt.c) abandons the threads still running, as daemons. */
 void lt_wait_nondaemon(void) {
-  int i, n;
+  int i, n, done = 1;
+  if (!lt_intr_exit_begin()) return;
   pthread_mutex_lock(&G.mu);
   n = n_exit_hooks;
   pthread_mutex_unlock(&G.mu);
-  for (i = 0; i < n; i++) exit_hooks[i]();
-  lt_exit_workers();
+  for (i = 0; i < n && done; i++) {
+    exit_hooks[i]();
+    done = !(lt_intr_pending() & LT_INTR_SIGINT);
+  }
+  if (done) done = wait_threads_at_exit();
+  lt_intr_exit_end(!done);
+  if (done) lt_exit_workers();
 }
 
 /* print(...) that writes each line with one call, so lines from threads never mix. */
@@ -1425,12 +1516,14 @@ lt_Thread *lt_adopt_current(const char *name, int daemon) {
   active_add(t);
   pthread_mutex_unlock(&G.mu);
   T_current = t;
+  lt_intr_begin(&t->intr, NULL, &t->mu, &t->name, 0);   /* its OS name; not cancellable */
   return t;
 }
 
 void lt_release_current(void) {
   lt_Thread *t = T_current;
   if (t == NULL) return;
+  lt_intr_end(&t->intr, NULL);
   T_current = NULL;
   mark_ended(t, 1, NULL, NULL);
   lt_decref(&t->obj);

@@ -3,8 +3,12 @@
 ** `luahost -e chunk`.  Built with -fsanitize=thread it makes ThreadSanitizer work (its
 ** runtime cannot be preloaded into an uninstrumented lua5.4).  Like lua.c it exports the
 ** Lua API to C modules (-Wl,-E), sets `arg`, and closes the state at the end, so that
-** lthreading's exit rules (wait for non-daemon threads) are exercised.
+** lthreading's exit rules (wait for non-daemon threads) are exercised; and it handles
+** Ctrl-C as lua.c does (SIGINT, without SA_RESTART, sets a hook that raises
+** "interrupted!"; SIG_DFL again once the chunk ended), for the specs of interrupted waits.
 */
+#define _POSIX_C_SOURCE 200809L    /* sigaction under -std=c11 */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,27 @@
 #include "lua.h"
 #include "lauxlib.h"
 #include "lualib.h"
+
+static lua_State *globalL;
+
+static void setsignal(int sig, void (*handler)(int)) {   /* as lua.c */
+  struct sigaction sa;
+  sa.sa_handler = handler;
+  sa.sa_flags = 0;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, NULL);
+}
+
+static void lstop(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+static void laction(int i) {
+  setsignal(i, SIG_DFL);
+  lua_sethook(globalL, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
 
 static int msgh(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
@@ -40,7 +65,10 @@ int main(int argc, char **argv) {
   if (status == LUA_OK) {
     int n = 0;
     for (i = script + 1; i < argc; i++, n++) lua_pushstring(L, argv[i]);
+    globalL = L;
+    setsignal(SIGINT, laction);
     status = lua_pcall(L, n, 0, 1);
+    setsignal(SIGINT, SIG_DFL);
   }
   if (status != LUA_OK) fprintf(stderr, "%s: %s\n", argv[0], lua_tostring(L, -1));
   lua_close(L);

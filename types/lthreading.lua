@@ -132,6 +132,12 @@ function Thread:join(timeout) end
 ---@return boolean
 function Thread:is_alive() end
 
+---Asks a started thread to stop; returns at once. True if the thread had not ended yet.
+---The thread raises threading.CancelledError at its next blocking lthreading call (or
+---within a few thousand VM instructions of Lua code); pcall may catch it.
+---@return boolean
+function Thread:cancel() end
+
 ---Python's alias of is_alive.
 ---@return boolean
 function Thread:isAlive() end
