@@ -1,5 +1,5 @@
 /*
-** pool.c -- ThreadPoolExecutor, Future, threading.as_completed.
+** pool.c -- ThreadPoolExecutor: the executor core, its workers, submit, map, shutdown.
 **
 ** THE POOL
 **   A ThreadPoolExecutor object is a thin handle on a Core, the part the workers share.
@@ -19,172 +19,21 @@
 **   the same worker (and only there).
 **
 ** FUTURES
-**   PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED.  The result buffer is written
-**   once, before the state becomes FINISHED, and freed with the Future, so result() decodes
-**   it without any lock, as often as wanted.  Waiters spin briefly, then park on fut->word.
-**   as_completed registers a Waiter with every future (a Link per future); finishing or
-**   cancelling a future appends it to each linked Waiter's done list.
+**   The Future object, its methods, its waiters and as_completed are in future.c; this
+**   file moves a Future through its states with the calls in pool.h.
 **
 ** LOCKING
-**   core->mu: the task queue and worker counts.  fut->mu: the state, the result, the links.
-**   Order: fut->mu -> waiter->mu (a finishing future notifies its waiters); nothing else
-**   nests.  G.mu (the list of live cores) is taken alone.  Nothing that can raise, and no
-**   lt_buf_free/lt_decref, under any of them.
+**   core->mu: the task queue and worker counts; no future's lock is taken under it (see
+**   future.c for fut->mu).  G.mu (the list of live cores) is taken alone.  Nothing that
+**   can raise, and no lt_buf_free/lt_decref, under any of them.
 */
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "lthreading.h"
-
-#if !defined(LT_POOL_SPIN_NS)
-#define LT_POOL_SPIN_NS 50e-6  /* seconds an idle worker or a result() waiter spins */
-#endif
-#if !defined(LT_POOL_SPIN_TIGHT)
-#define LT_POOL_SPIN_TIGHT 64  /* polls before a spinner yields between polls */
-#endif
-
-/* One poll of a bounded spin: tight at first, then yielding, so that a thread we wait for
-** that shares our core (a loaded machine) runs instead of being starved.  Returns 0 once
-** `until` passed. */
-static int spin_step(int i, double until) {
-  if (i <= LT_POOL_SPIN_TIGHT) lt_cpu_relax();
-  else sched_yield();
-  return (i & 7) != 0 || lt_now() < until;
-}
-
-enum { F_PENDING, F_RUNNING, F_CANCELLED, F_FINISHED };
-
-/* ======================================================================== FUTURES */
-
-typedef struct Waiter Waiter;
-
-typedef struct Link {          /* one future's membership in one as_completed Waiter */
-  struct Link *next, *prev;
-  Waiter *w;
-  int linked;                  /* under the future's mu */
-} Link;
-
-typedef struct Future {
-  lt_Object obj;
-  lt_RawLock mu;
-  atomic_int state;
-  int ok;                      /* FINISHED: 1 values, 0 error */
-  lt_Buf *result;              /* the values, or the error value */
-  char *traceback;             /* of the error, or NULL */
-  const char *cerr;            /* an error without a value (no Lua state to encode it) */
-  atomic_int word, waiters;    /* result() waiters park on word */
-  Link *links;
-} Future;
-
-static void future_destroy(lt_Object *o) {
-  Future *f = (Future *)o;
-  lt_buf_free(f->result);
-  free(f->traceback);
-  free(f);
-}
-
-static void future_metatable(lua_State *L);
-static const lt_Class FutureClass = { "Future", 0, future_destroy, future_metatable };
-
-static void flock_(Future *f) { lt_rawlock_acquire(&f->mu, 1, LT_FOREVER); }
-static void funlock(Future *f) { lt_rawlock_release(&f->mu); }
-
-static int is_done(int st) { return st == F_CANCELLED || st == F_FINISHED; }
-
-/* ------------------------------------------------------------- as_completed waiters */
-
-struct Waiter {
-  lt_RawLock mu;
-  atomic_int word;
-  int parked;
-  int ndone;
-  Future **done;               /* capacity: the number of futures */
-};
-
-/* A future became done (its mu held): tell the waiter. */
-static void waiter_add(Waiter *w, Future *f) {
-  int wake;
-  lt_rawlock_acquire(&w->mu, 1, LT_FOREVER);
-  w->done[w->ndone++] = f;
-  wake = w->parked;
-  atomic_fetch_add(&w->word, 1);
-  lt_rawlock_release(&w->mu);
-  if (wake) lt_unpark(&w->word, 1);
-}
-
-/* Make f done (mu held) and notify its as_completed waiters; the caller then wakes. */
-static void mark_done(Future *f, int state) {
-  Link *l;
-  atomic_store(&f->state, state);
-  for (l = f->links; l; l = l->next) {
-    l->linked = 0;
-    waiter_add(l->w, f);
-  }
-  f->links = NULL;
-  atomic_fetch_add(&f->word, 1);
-}
-
-static void wake_waiters(Future *f) {
-  if (atomic_load(&f->waiters) > 0) lt_unpark(&f->word, INT_MAX);
-}
-
-/* PENDING -> RUNNING; 0 if it was cancelled. */
-static int future_start(Future *f) {
-  int ok;
-  flock_(f);
-  ok = atomic_load(&f->state) == F_PENDING;
-  if (ok) atomic_store(&f->state, F_RUNNING);
-  funlock(f);
-  return ok;
-}
-
-static void future_finish(Future *f, int ok, lt_Buf *result, char *tb, const char *cerr) {
-  flock_(f);
-  f->ok = ok;
-  f->result = result;
-  f->traceback = tb;
-  f->cerr = cerr;
-  mark_done(f, F_FINISHED);
-  funlock(f);
-  wake_waiters(f);
-}
-
-/* PENDING -> CANCELLED: 1 if cancelled now or before. */
-static int future_cancel(Future *f) {
-  int st, r;
-  flock_(f);
-  st = atomic_load(&f->state);
-  if (st == F_PENDING) mark_done(f, F_CANCELLED);
-  r = st == F_PENDING || st == F_CANCELLED;
-  funlock(f);
-  if (st == F_PENDING) wake_waiters(f);
-  return r;
-}
-
-/* Wait until f is done or the deadline passed; returns whether it is done. */
-static int future_wait(Future *f, double deadline) {
-  double until;
-  int i;
-  if (is_done(atomic_load(&f->state))) return 1;
-  until = lt_now() + LT_POOL_SPIN_NS;
-  if (deadline != LT_FOREVER && deadline < until) until = deadline;
-  for (i = 1; !is_done(atomic_load(&f->state)); i++)
-    if (!spin_step(i, until)) break;
-  for (;;) {
-    int seen;
-    if (is_done(atomic_load(&f->state))) return 1;
-    seen = atomic_load(&f->word);
-    atomic_fetch_add(&f->waiters, 1);
-    if (is_done(atomic_load(&f->state))) { atomic_fetch_sub(&f->waiters, 1); return 1; }
-    i = lt_park(&f->word, seen, deadline);
-    atomic_fetch_sub(&f->waiters, 1);
-    if (i < 0) return is_done(atomic_load(&f->state));
-  }
-}
+#include "pool.h"
 
 /* ================================================================== POOL CORE */
 
@@ -293,7 +142,7 @@ static void core_shutdown(Core *c, int wait, int cancel) {
   lt_unpark(&c->work_word, INT_MAX);
   while (dropped) {
     Task *next = dropped->next;
-    future_cancel(dropped->fut);
+    lt_future_cancel(dropped->fut);
     task_free(dropped);
     dropped = next;
   }
@@ -424,7 +273,7 @@ static void run_task(lua_State *L, Task *t) {
   if (status == LUA_OK) {
     res = try_encode(L, lua_gettop(L), &f->obj);    /* L: (empty) | encoding error */
     if (res != NULL) {
-      future_finish(f, 1, res, NULL, NULL);
+      lt_future_finish(f, 1, res, NULL, NULL);
       return;
     }
   } else {
@@ -442,7 +291,7 @@ static void run_task(lua_State *L, Task *t) {
     res = try_encode(L, 1, &f->obj);
   }
   lua_settop(L, 0);
-  future_finish(f, 0, res, tb, res ? NULL : "task failed (its error could not be reported)");
+  lt_future_finish(f, 0, res, tb, res ? NULL : "task failed (its error could not be reported)");
 }
 
 /* Take the next task, waiting (spin, then park) while there is none; NULL: exit. */
@@ -520,9 +369,9 @@ static void *worker_main(void *arg) {
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
   }
   while ((t = take_task(c)) != NULL) {
-    if (future_start(t->fut)) {
+    if (lt_future_start(t->fut)) {
       if (L != NULL) run_task(L, t);
-      else future_finish(t->fut, 0, NULL, NULL, "cannot create a Lua state (out of memory)");
+      else lt_future_finish(t->fut, 0, NULL, NULL, "cannot create a Lua state (out of memory)");
     }
     task_free(t);
   }
@@ -614,15 +463,6 @@ static int f_pool(lua_State *L) {
   return 1;
 }
 
-static Future *new_future(lua_State *L) {
-  Future *f = (Future *)lt_newobject(L, &FutureClass, sizeof(Future));
-  atomic_init(&f->mu.word, 0);
-  atomic_init(&f->state, F_PENDING);
-  atomic_init(&f->word, 0);
-  atomic_init(&f->waiters, 0);
-  return f;
-}
-
 static const char K_FNCACHE = 0;   /* registry[&K_FNCACHE] = {[function] = FnBox} weak k */
 
 static int fnbox_gc(lua_State *L) {
@@ -703,7 +543,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
   int spawn = 0, wake = 0, rc;
   if (atomic_load(&c->shut)) luaL_error(L, "cannot schedule new futures after shutdown");
   fn = cached_fn(L, idx);                             /* a borrowed pointer, or NULL */
-  f = new_future(L);                                  /* owned by its proxy, on top */
+  f = lt_future_new(L);                               /* owned by its proxy, on top */
   if (fn) call = lt_encode(L, idx + 1, n - 1, n <= 8 ? names + 1 : NULL);
   else call = lt_encode(L, idx, n, n <= 8 ? names : NULL);
   if ((t = (Task *)malloc(sizeof *t)) == NULL) {
@@ -762,7 +602,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
     cunlock(c);
     core_decref(c);
     if (none) {
-      future_cancel(f);
+      lt_future_cancel(f);
       task_free(t);
       luaL_error(L, "can't start new thread (%s)", strerror(rc));
     }
@@ -790,17 +630,6 @@ static int p_close(lua_State *L) {
   return 0;
 }
 
-/* Push f's results (f FINISHED) or raise its error. */
-static int push_result(lua_State *L, Future *f) {
-  if (atomic_load(&f->state) == F_CANCELLED) return lt_raise(L, "CancelledError");
-  if (!f->ok) {
-    if (f->result == NULL) return luaL_error(L, "%s", f->cerr ? f->cerr : "task failed");
-    lt_decode(L, f->result);
-    return lua_error(L);
-  }
-  return lt_decode(L, f->result);
-}
-
 /* lua_pcall'd by p_map: 1: Core (light userdata), 2: f, 3: items, 4: futures (filled as
 ** submitted), 5: deadline.  Returns the results; raises the first failure in order. */
 static int map_run(lua_State *L) {
@@ -821,10 +650,10 @@ static int map_run(lua_State *L) {
     Future *f;
     int nres;
     lua_rawgeti(L, 4, i);
-    f = (Future *)lt_toobject(L, -1, &FutureClass);
-    if (!future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
+    f = (Future *)lt_toobject(L, -1, &lt_FutureClass);
+    if (!lt_future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
     lua_pop(L, 1);
-    nres = push_result(L, f);                           /* raises the task's error */
+    nres = lt_future_push_result(L, f);                 /* raises the task's error */
     if (nres == 0) lua_pushnil(L);
     else if (nres > 1) lua_pop(L, nres - 1);
     lua_rawseti(L, 5, i);
@@ -858,222 +687,10 @@ static int p_map(lua_State *L) {
   for (i = 1; i <= n; i++) {
     lt_Object *o;
     lua_rawgeti(L, 4, i);
-    if ((o = lt_toobject(L, -1, &FutureClass)) != NULL) future_cancel((Future *)o);
+    if ((o = lt_toobject(L, -1, &lt_FutureClass)) != NULL) lt_future_cancel((Future *)o);
     lua_pop(L, 1);
   }
   return lua_error(L);
-}
-
-/* ============================================================== FUTURE METHODS */
-
-/* fut:result([timeout]) -> the task's values; raises its error, TimeoutError, or
-** CancelledError. */
-static int fu_result(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  double deadline = lt_deadline(lt_opttimeout(L, 2));
-  lua_settop(L, 1);
-  if (!future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
-  return push_result(L, f);
-}
-
-/* fut:exception([timeout]) -> the task's error value and traceback, or nil if it
-** succeeded; raises TimeoutError or CancelledError. */
-static int fu_exception(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  double deadline = lt_deadline(lt_opttimeout(L, 2));
-  lua_settop(L, 1);
-  if (!future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
-  if (atomic_load(&f->state) == F_CANCELLED) return lt_raise(L, "CancelledError");
-  if (f->ok) { lua_pushnil(L); return 1; }
-  if (f->result == NULL) lua_pushstring(L, f->cerr ? f->cerr : "task failed");
-  else lt_decode(L, f->result);
-  if (f->traceback) lua_pushstring(L, f->traceback);
-  else lua_pushnil(L);
-  return 2;
-}
-
-static int fu_done(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  lua_pushboolean(L, is_done(atomic_load(&f->state)));
-  return 1;
-}
-
-static int fu_running(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  lua_pushboolean(L, atomic_load(&f->state) == F_RUNNING);
-  return 1;
-}
-
-static int fu_cancelled(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  lua_pushboolean(L, atomic_load(&f->state) == F_CANCELLED);
-  return 1;
-}
-
-static int fu_cancel(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  lua_pushboolean(L, future_cancel(f));
-  return 1;
-}
-
-static int fu_tostring(lua_State *L) {
-  static const char *const names[] = { "pending", "running", "cancelled", "finished" };
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  int st = atomic_load(&f->state);
-  lua_pushfstring(L, "<Future %s%s: %p>", names[st],
-                  st == F_FINISHED ? (f->ok ? " returned" : " raised") : "", (void *)f);
-  return 1;
-}
-
-/* ================================================================ as_completed */
-
-typedef struct AC {
-  Waiter w;
-  int n, yielded;
-  double deadline;
-  int closed;
-  Future **futs;               /* n references */
-  Link *links;                 /* n */
-} AC;
-
-static void ac_close(AC *a) {
-  int i;
-  if (a->closed) return;
-  a->closed = 1;
-  for (i = 0; i < a->n; i++) {          /* unlink first: no future touches us after this */
-    Future *f = a->futs[i];
-    Link *l = &a->links[i];
-    flock_(f);
-    if (l->linked) {
-      if (l->prev) l->prev->next = l->next;
-      else f->links = l->next;
-      if (l->next) l->next->prev = l->prev;
-      l->linked = 0;
-    }
-    funlock(f);
-  }
-  for (i = 0; i < a->n; i++) lt_decref(&a->futs[i]->obj);
-  free(a->futs);
-  free(a->links);
-  free(a->w.done);
-  a->futs = NULL;
-  a->links = NULL;
-  a->w.done = NULL;
-  a->n = 0;
-}
-
-static int ac_gc(lua_State *L) {
-  ac_close((AC *)lua_touserdata(L, 1));
-  return 0;
-}
-
-/* The iterator: the next future to finish; nil when all were given. */
-static int ac_next(lua_State *L) {
-  AC *a = (AC *)lua_touserdata(L, lua_upvalueindex(1));
-  for (;;) {
-    Future *f = NULL;
-    int seen;
-    if (a->closed || a->yielded >= a->n) { ac_close(a); lua_pushnil(L); return 1; }
-    lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
-    if (a->yielded < a->w.ndone) f = a->w.done[a->yielded++];
-    seen = atomic_load(&a->w.word);
-    if (f == NULL) a->w.parked = 1;
-    lt_rawlock_release(&a->w.mu);
-    if (f) { lt_pushobject(L, &f->obj); return 1; }
-    if (lt_park(&a->w.word, seen, a->deadline) < 0) {
-      int late;
-      lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
-      a->w.parked = 0;
-      late = a->yielded < a->w.ndone;
-      lt_rawlock_release(&a->w.mu);
-      if (!late) { ac_close(a); return lt_raise(L, "TimeoutError"); }
-    } else {
-      lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
-      a->w.parked = 0;
-      lt_rawlock_release(&a->w.mu);
-    }
-  }
-}
-
-static const char K_ACMETA = 0;
-
-/* threading.as_completed(futures, [timeout]) -> iterator over the futures (duplicates
-** once) as they finish or are cancelled: those done already first.  Once the timeout
-** (counted from this call) passes with futures left, the iterator raises TimeoutError. */
-static int f_as_completed(lua_State *L) {
-  AC *a;
-  lua_Integer n, i;
-  int k = 0;
-  double deadline;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  deadline = lt_deadline(lt_opttimeout(L, 2));
-  lua_settop(L, 2);
-  n = luaL_len(L, 1);
-  lua_newtable(L);                                        /* 3: seen set */
-  for (i = 1; i <= n; i++) {                              /* check and dedup first */
-    lua_geti(L, 1, i);
-    if (lt_toobject(L, -1, &FutureClass) == NULL)
-      return luaL_error(L, "as_completed: futures[%I] is not a Future (got %s)", i,
-                        luaL_typename(L, -1));
-    lua_pushboolean(L, 1);
-    lua_rawset(L, 3);
-  }
-  n = 0;
-  lua_pushnil(L);
-  while (lua_next(L, 3)) { lua_pop(L, 1); n++; }
-  a = (AC *)lt_newuserdata(L, sizeof(AC), 0);             /* 4 */
-  memset(a, 0, sizeof *a);
-  a->closed = 1;                                          /* until filled */
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_ACMETA) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 2);
-    lua_pushcfunction(L, ac_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, ac_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ACMETA);
-  }
-  lua_setmetatable(L, 4);
-  a->deadline = deadline;
-  atomic_init(&a->w.mu.word, 0);
-  atomic_init(&a->w.word, 0);
-  a->futs = (Future **)calloc((size_t)(n ? n : 1), sizeof(Future *));
-  a->links = (Link *)calloc((size_t)(n ? n : 1), sizeof(Link));
-  a->w.done = (Future **)calloc((size_t)(n ? n : 1), sizeof(Future *));
-  if (!a->futs || !a->links || !a->w.done) {
-    free(a->futs); free(a->links); free(a->w.done);
-    a->futs = NULL; a->links = NULL; a->w.done = NULL;
-    return luaL_error(L, "not enough memory");
-  }
-  a->closed = 0;
-  lua_pushnil(L);
-  while (lua_next(L, 3)) {                                /* no raise in this loop */
-    Future *f = (Future *)lt_toobject(L, -2, &FutureClass);
-    Link *l = &a->links[k];
-    lua_pop(L, 1);
-    lt_incref(&f->obj);
-    a->futs[k++] = f;
-    a->n = k;
-    l->w = &a->w;
-    flock_(f);
-    if (is_done(atomic_load(&f->state))) {
-      waiter_add(&a->w, f);
-    } else {
-      l->prev = NULL;
-      l->next = f->links;
-      if (f->links) f->links->prev = l;
-      f->links = l;
-      l->linked = 1;
-    }
-    funlock(f);
-  }
-  lua_pushvalue(L, 4);
-  lua_pushcclosure(L, ac_next, 1);                        /* iterator, nil, nil, closer */
-  lua_pushnil(L);
-  lua_pushnil(L);
-  lua_pushvalue(L, 4);
-  return 4;
 }
 
 /* ============================================================================ OPEN */
@@ -1086,19 +703,8 @@ static void pool_metatable(lua_State *L) {
   lt_classmetatable(L, &PoolClass, meth, metameth);
 }
 
-static void future_metatable(lua_State *L) {
-  static const luaL_Reg meth[] = {
-    {"result", fu_result}, {"exception", fu_exception}, {"done", fu_done},
-    {"running", fu_running}, {"cancelled", fu_cancelled}, {"cancel", fu_cancel},
-    {NULL, NULL}
-  };
-  static const luaL_Reg metameth[] = { {"__tostring", fu_tostring}, {NULL, NULL} };
-  lt_classmetatable(L, &FutureClass, meth, metameth);
-}
-
 void lt_open_pool(lua_State *L) {
   lua_pushcfunction(L, f_pool);
   lua_setfield(L, -2, "ThreadPoolExecutor");
-  lua_pushcfunction(L, f_as_completed);
-  lua_setfield(L, -2, "as_completed");
+  lt_open_future(L);
 }
