@@ -21,7 +21,9 @@
 **   worker.c   the OS threads: spawned, reused while idle (with a state made ahead), joined
 **   lock.c     Lock, RLock and the lock-like surface shared by all lock-ish classes
 **   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier, Timer  local.c: Local
-**   queue.c    Queue family     shared.c  Shared
+**   queue.c    Queue family: storage, blocking, methods         (queue.h: private, shared
+**   queue_item.c  a queue item marshaled, priority keys            by these two)
+**   shared.c   Shared
 **   pool.c     ThreadPoolExecutor: core, workers, submit, map, shutdown  (pool.h: private,
 **   future.c   Future, its waiters, as_completed                          shared by these two)
 **   lthreading.c  luaopen_lthreading: assembles the module table

@@ -1,13 +1,7 @@
 /*
 ** queue.c -- Queue, LifoQueue, PriorityQueue, SimpleQueue: messages between threads.
-**
-** ITEMS
-**   An item is marshaled once, on put, into a 16-byte Item: booleans, numbers and strings
-**   of up to 14 bytes are stored inline (no allocation at all); longer strings are one
-**   malloc'd block; anything else is an lt_Buf (lt_encode_owned, the queue as owner, so a
-**   queue that holds itself is no reference cycle).  get() pushes the item in the getter's
-**   state.  Inline items own no memory, so pushing them may raise freely; an item that owns
-**   memory is pushed under lua_pcall and freed before any error is re-raised.
+**   This file: the storage, the blocking, the methods.  Marshaling an item into an Item
+**   and back, and PriorityQueue's keys, are in queue_item.c (queue.h: what they share).
 **
 ** STORAGE
 **   Queue/SimpleQueue (FIFO): a linked list of fixed segments with TWO locks, as in
@@ -45,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lthreading.h"
+#include "queue.h"
 
 #if !defined(LT_QSPIN_MAX_NS)
 #define LT_QSPIN_MAX_NS 30000  /* the longest spin of a waiter before parking, ns */
@@ -58,220 +52,10 @@
 #endif
 #define CHUNK 512              /* items moved per lock round trip by get_many */
 
-enum { I_FALSE, I_TRUE, I_INT, I_FLT, I_SSTR, I_LSTR, I_BUF };
 enum { Q_FIFO, Q_LIFO, Q_PRIO };
 enum { OK, EMPTY_OR_FULL, SHUTDOWN };
 
-/* ========================================================================== ITEMS */
-
-typedef struct Item {
-  unsigned char tag, len;      /* len: I_SSTR length */
-  char s[6];                   /* an I_SSTR spans s[] and v: 14 bytes */
-  union { lua_Integer i; lua_Number n; void *p; } v;
-} Item;
-#define SSTR_MAX (sizeof(Item) - offsetof(Item, s))
-#define SSTR(it) ((char *)(it) + offsetof(Item, s))
-
-typedef struct LStr { size_t len; char data[1]; } LStr;
-
-static int item_heavy(const Item *it) { return it->tag >= I_LSTR; }
-
-static void item_free(Item *it) {
-  if (it->tag == I_LSTR) free(it->v.p);
-  else if (it->tag == I_BUF) lt_buf_free((lt_Buf *)it->v.p);
-  it->tag = I_FALSE;
-}
-
-/*
-** Where an item comes from, for its error messages: argument `arg` of the method, and
-** `index` its position in put_many's array (0: put's own item).  put_many's errors name
-** the item: "bad argument #1 to 'put_many' (item [2]: nil is not a valid queue item ...)".
-*/
-typedef struct ItemSrc { int arg; lua_Integer index; } ItemSrc;
-#define NIL_ITEM "nil is not a valid queue item (use false or a sentinel)"
 static const ItemSrc PUT_ITEM = { 2, 0 };   /* put's and put_nowait's item */
-
-static void item_error(lua_State *L, const ItemSrc *src, const char *msg) {
-  if (src->index > 0) msg = lua_pushfstring(L, "item [%I]: %s", (LUAI_UACINT)src->index, msg);
-  luaL_argerror(L, src->arg, msg);
-}
-
-/* Encode the value at idx into *it.  May raise; then nothing is owned. */
-static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner,
-                        const ItemSrc *src) {
-  const char *names[1];
-  names[0] = "item";
-  switch (lua_type(L, idx)) {
-    case LUA_TNONE: case LUA_TNIL:
-      item_error(L, src, NIL_ITEM);
-      break;
-    case LUA_TBOOLEAN:
-      it->tag = lua_toboolean(L, idx) ? I_TRUE : I_FALSE;
-      break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) { it->tag = I_INT; it->v.i = lua_tointeger(L, idx); }
-      else { it->tag = I_FLT; it->v.n = lua_tonumber(L, idx); }
-      break;
-    case LUA_TSTRING: {
-      size_t len;
-      const char *s = lua_tolstring(L, idx, &len);
-      if (len <= SSTR_MAX) {
-        it->tag = I_SSTR;
-        it->len = (unsigned char)len;
-        memcpy(SSTR(it), s, len);
-      } else {
-        LStr *ls = (LStr *)malloc(offsetof(LStr, data) + len);
-        if (ls == NULL) luaL_error(L, "not enough memory");
-        ls->len = len;
-        memcpy(ls->data, s, len);
-        it->tag = I_LSTR;
-        it->v.p = ls;
-      }
-      break;
-    }
-    default:
-      if (src->index > 0)       /* the path of a marshal error: "items[2].conn" */
-        names[0] = lua_pushfstring(L, "items[%I]", (LUAI_UACINT)src->index);
-      it->v.p = lt_encode_owned(L, idx, 1, names, owner);
-      if (src->index > 0) lua_pop(L, 1);
-      it->tag = I_BUF;
-  }
-}
-
-/* Push an item (does not free it).  For heavy items call under lua_pcall. */
-static void item_push(lua_State *L, const Item *it) {
-  switch (it->tag) {
-    case I_FALSE: lua_pushboolean(L, 0); break;
-    case I_TRUE: lua_pushboolean(L, 1); break;
-    case I_INT: lua_pushinteger(L, it->v.i); break;
-    case I_FLT: lua_pushnumber(L, it->v.n); break;
-    case I_SSTR: lua_pushlstring(L, SSTR(it), it->len); break;
-    case I_LSTR: {
-      const LStr *ls = (const LStr *)it->v.p;
-      lua_pushlstring(L, ls->data, ls->len);
-      break;
-    }
-    default:
-      if (lt_decode(L, (const lt_Buf *)it->v.p) != 1) luaL_error(L, "corrupt queue item");
-  }
-}
-
-/* lua_pcall'd: push the item at lightuserdata 1. */
-static int item_push_p(lua_State *L) {
-  const Item *it = (const Item *)lua_touserdata(L, 1);
-  item_push(L, it);
-  return 1;
-}
-
-/* Push a popped item and free it; on error it is freed before the error propagates. */
-static void item_deliver(lua_State *L, Item *it) {
-  int status;
-  if (!item_heavy(it)) { item_push(L, it); return; }
-  lua_pushcfunction(L, item_push_p);
-  lua_pushlightuserdata(L, it);
-  status = lua_pcall(L, 1, 1, 0);
-  item_free(it);
-  if (status != LUA_OK) lua_error(L);
-}
-
-/* ====================================================================== PRIORITIES */
-
-enum { K_INT, K_FLT, K_STR };
-typedef struct PKey {
-  int tag;
-  union { lua_Integer i; lua_Number n; struct { char *s; size_t len; } str; } u;
-} PKey;
-
-typedef struct PEntry { Item item; PKey key; unsigned long long seq; } PEntry;
-
-/* i < f, exactly (Lua's rule for mixed integer/float comparison). */
-static int int_lt_flt(lua_Integer i, lua_Number f) {
-  if (f >= -(lua_Number)LUA_MININTEGER) return 1;          /* f >= 2^63 */
-  if (f > (lua_Number)LUA_MININTEGER) {                     /* f in (-2^63, 2^63) */
-    lua_Number fl = (lua_Number)(lua_Integer)f;             /* truncation */
-    lua_Integer fi = (lua_Integer)f;
-    if (fl > f) fi--;                                       /* floor(f) */
-    return i <= fi ? (i < fi || (lua_Number)fi < f) : 0;
-  }
-  return 0;                                                 /* f <= -2^63 */
-}
-
-static int flt_lt_int(lua_Number f, lua_Integer i) {       /* f < i */
-  if (f >= -(lua_Number)LUA_MININTEGER) return 0;
-  if (f > (lua_Number)LUA_MININTEGER || f == (lua_Number)LUA_MININTEGER) {
-    lua_Integer fi = (lua_Integer)f;                        /* trunc; ceil(f) for f<0 */
-    lua_Number fl = (lua_Number)fi;
-    if (fl < f) fi++;                                       /* ceil(f) */
-    return fi <= i ? (fi < i || f < (lua_Number)fi) : 0;
-  }
-  return 1;
-}
-
-static int key_lt(const PKey *a, const PKey *b) {
-  if (a->tag == K_STR || b->tag == K_STR) {
-    size_t n;
-    int c;
-    if (a->tag != K_STR) return 1;                          /* numbers before strings */
-    if (b->tag != K_STR) return 0;
-    n = a->u.str.len < b->u.str.len ? a->u.str.len : b->u.str.len;
-    c = memcmp(a->u.str.s, b->u.str.s, n);
-    return c < 0 || (c == 0 && a->u.str.len < b->u.str.len);
-  }
-  if (a->tag == K_INT && b->tag == K_INT) return a->u.i < b->u.i;
-  if (a->tag == K_FLT && b->tag == K_FLT) return a->u.n < b->u.n;
-  if (a->tag == K_INT) return int_lt_flt(a->u.i, b->u.n);
-  return flt_lt_int(a->u.n, b->u.i);
-}
-
-static int entry_lt(const PEntry *a, const PEntry *b) {
-  if (key_lt(&a->key, &b->key)) return 1;
-  if (key_lt(&b->key, &a->key)) return 0;
-  return a->seq < b->seq;
-}
-
-static void entry_free(PEntry *e) {
-  item_free(&e->item);
-  if (e->key.tag == K_STR) { free(e->key.u.str.s); e->key.tag = K_INT; }
-}
-
-/* Push the priority of the item at idx (a table whose first element is a number or a
-** string), checked.  May raise (owning nothing). */
-static void key_fetch(lua_State *L, int idx, const ItemSrc *src) {
-  int t;
-  if (lua_isnoneornil(L, idx))
-    item_error(L, src, NIL_ITEM);
-  if (!lua_istable(L, idx))
-    item_error(L, src, lua_pushfstring(L, "PriorityQueue items are tables {priority, ...}, "
-                                       "got %s", luaL_typename(L, idx)));
-  t = lua_geti(L, idx, 1);
-  if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && lua_tonumber(L, -1) != lua_tonumber(L, -1))
-    item_error(L, src, "priority is NaN");
-  if (t != LUA_TNUMBER && t != LUA_TSTRING)
-    item_error(L, src, lua_pushfstring(L, "priority (item[1]) must be a number or a "
-                                       "string, got %s", luaL_typename(L, -1)));
-}
-
-/* Fill *k from the checked priority at idx, copying a string; never raises: 0 when out of
-** memory. */
-static int key_copy(lua_State *L, int idx, PKey *k) {
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    char *copy = (char *)malloc(len ? len : 1);
-    if (copy == NULL) return 0;
-    memcpy(copy, s, len);
-    k->tag = K_STR;
-    k->u.str.s = copy;
-    k->u.str.len = len;
-  } else if (lua_isinteger(L, idx)) {
-    k->tag = K_INT;
-    k->u.i = lua_tointeger(L, idx);
-  } else {
-    k->tag = K_FLT;
-    k->u.n = lua_tonumber(L, idx);
-  }
-  return 1;
-}
 
 /* ========================================================================== QUEUE */
 
@@ -368,7 +152,7 @@ static void free_chain(Seg *seg, size_t idx) {
     for (; idx < SEG && atomic_load(&seg->slots[idx].full); idx++) {
       Item it;
       slot_get(&seg->slots[idx], &it);
-      item_free(&it);
+      lt_item_free(&it);
     }
     free(seg);
     seg = next;
@@ -385,9 +169,9 @@ static void queue_destroy(lt_Object *o) {
     free_chain(q->head, q->head_idx);
     free(atomic_load(&q->spare));
   } else if (q->kind == Q_LIFO) {
-    for (i = 0; i < n; i++) item_free(&q->stack[i]);
+    for (i = 0; i < n; i++) lt_item_free(&q->stack[i]);
   } else {
-    for (i = 0; i < n; i++) entry_free(&q->heap[i]);
+    for (i = 0; i < n; i++) lt_entry_free(&q->heap[i]);
   }
   free(q->stack);
   free(q->heap);
@@ -449,7 +233,6 @@ static size_t room(Queue *q) {
   return put - q->nget_seen >= max ? 0 : max - (put - q->nget_seen);
 }
 
-static void key_free(PKey *k) { if (k->tag == K_STR) { free(k->u.str.s); k->tag = K_INT; } }
 
 /* Grow a LIFO stack / PRIO heap to hold `want` entries (under *plock).  0: out of memory. */
 static int reserve(Queue *q, size_t want) {
@@ -478,7 +261,7 @@ static void heap_push(Queue *q, size_t n, PEntry *e) {
   e->seq = q->seq++;
   while (i > 0) {
     size_t parent = (i - 1) / 2;
-    if (!entry_lt(e, &q->heap[parent])) break;
+    if (!lt_entry_lt(e, &q->heap[parent])) break;
     q->heap[i] = q->heap[parent];
     i = parent;
   }
@@ -489,12 +272,12 @@ static void heap_pop(Queue *q, size_t n, Item *out) {
   PEntry last = q->heap[n - 1];
   size_t i = 0, m = n - 1;
   *out = q->heap[0].item;
-  key_free(&q->heap[0].key);                 /* free() only: fine under the lock */
+  lt_key_free(&q->heap[0].key);              /* free() only: fine under the lock */
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= m) break;
-    if (c + 1 < m && entry_lt(&q->heap[c + 1], &q->heap[c])) c++;
-    if (!entry_lt(&q->heap[c], &last)) break;
+    if (c + 1 < m && lt_entry_lt(&q->heap[c + 1], &q->heap[c])) c++;
+    if (!lt_entry_lt(&q->heap[c], &last)) break;
     q->heap[i] = q->heap[c];
     i = c;
   }
@@ -749,7 +532,7 @@ static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
   if (status == OK && store(q, e, 1) == 0) status = -1;
   unlock(q->plock);
   if (status == OK) after_store(q);
-  else entry_free(e);
+  else lt_entry_free(e);
   return status;
 }
 
@@ -757,11 +540,11 @@ static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
 ** owning nothing then. */
 static void prepare(lua_State *L, Queue *q, int idx, PEntry *e, const ItemSrc *src) {
   e->key.tag = K_INT;
-  if (q->kind != Q_PRIO) { item_encode(L, idx, &e->item, &q->obj, src); return; }
-  key_fetch(L, idx, src);                                /* L: ... priority */
-  item_encode(L, idx, &e->item, &q->obj, src);
-  if (!key_copy(L, -1, &e->key)) {
-    item_free(&e->item);
+  if (q->kind != Q_PRIO) { lt_item_encode(L, idx, &e->item, &q->obj, src); return; }
+  lt_key_fetch(L, idx, src);                             /* L: ... priority */
+  lt_item_encode(L, idx, &e->item, &q->obj, src);
+  if (!lt_key_copy(L, -1, &e->key)) {
+    lt_item_free(&e->item);
     luaL_error(L, "not enough memory");
   }
   lua_pop(L, 1);
@@ -805,7 +588,7 @@ static int get_common(lua_State *L, Queue *q, int block, double deadline) {
   unlock(q->tlock);
   if (status != OK) return fail(L, status, 1);
   after_take(q);
-  item_deliver(L, &it);
+  lt_item_deliver(L, &it);
   return 1;
 }
 
@@ -830,7 +613,7 @@ static const char K_BATCH = 0;
 
 static int batch_gc(lua_State *L) {
   Batch *b = (Batch *)lua_touserdata(L, 1);
-  for (; b->done < b->n; b->done++) entry_free(&b->e[b->done]);
+  for (; b->done < b->n; b->done++) lt_entry_free(&b->e[b->done]);
   return 0;
 }
 
@@ -889,7 +672,7 @@ static int q_put_many(lua_State *L) {
   }
   unlock(q->plock);
   i = (lua_Integer)b->done;
-  for (; b->done < b->n; b->done++) entry_free(&b->e[b->done]);
+  for (; b->done < b->n; b->done++) lt_entry_free(&b->e[b->done]);
   if (status < 0) return luaL_error(L, "not enough memory");
   if (status != OK) { fail(L, status, 0); lua_pushinteger(L, i); return 3; }
   lua_pushboolean(L, 1);
@@ -903,7 +686,7 @@ static int fill_p(lua_State *L) {
   Fill *f = (Fill *)lua_touserdata(L, 1);
   size_t j;
   for (j = 0; j < f->k; j++) {
-    item_push(L, &f->items[j]);
+    lt_item_push(L, &f->items[j]);
     lua_rawseti(L, 2, f->base + (lua_Integer)j + 1);
   }
   return 0;
@@ -935,7 +718,7 @@ static int q_get_many(lua_State *L) {
     for (j = 0; j < k; j++) heavy |= item_heavy(&items[j]);
     if (!heavy) {                     /* nothing owned: may raise freely */
       for (j = 0; j < k; j++) {
-        item_push(L, &items[j]);
+        lt_item_push(L, &items[j]);
         lua_rawseti(L, 2, total + (lua_Integer)j + 1);
       }
     } else {
@@ -946,7 +729,7 @@ static int q_get_many(lua_State *L) {
       lua_pushlightuserdata(L, &f);
       lua_pushvalue(L, 2);
       st = lua_pcall(L, 2, 0, 0);
-      for (j = 0; j < k; j++) item_free(&items[j]);
+      for (j = 0; j < k; j++) lt_item_free(&items[j]);
       if (st != LUA_OK) return lua_error(L);
     }
     total += (lua_Integer)k;
@@ -1058,8 +841,8 @@ static int q_shutdown(lua_State *L) {
   bump_wake(&q->put_word, INT_MAX);
   bump_wake(&q->join_word, INT_MAX);
   free_chain(chain, idx);
-  if (stack) for (i = 0; i < n; i++) item_free(&stack[i]);
-  if (heap) for (i = 0; i < n; i++) entry_free(&heap[i]);
+  if (stack) for (i = 0; i < n; i++) lt_item_free(&stack[i]);
+  if (heap) for (i = 0; i < n; i++) lt_entry_free(&heap[i]);
   free(stack);
   free(heap);
   return 0;
