@@ -19,7 +19,8 @@ HDRS     = $(wildcard src/*.h)
 SPECS   ?= spec
 
 # Debian packages the commands below need; installed only when something is missing.
-DEB_PKGS = lua5.4 liblua5.4-dev lua-busted luarocks
+# lua-luv and lua-cqueues: the event loops of the fileno() specs and examples.
+DEB_PKGS = lua5.4 liblua5.4-dev lua-busted luarocks lua-luv lua-cqueues
 SUDO     = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export LUA_CPATH_5_4 := $(CURDIR)/?.so;;
@@ -39,6 +40,8 @@ deps:
 	[ -f "$(LUA_INC)/lua.h" ] || missing="$$missing liblua5.4-dev"; \
 	command -v busted >/dev/null 2>&1 || missing="$$missing lua-busted"; \
 	command -v luarocks >/dev/null 2>&1 || missing="$$missing luarocks"; \
+	$(LUA) -e 'require "luv"' >/dev/null 2>&1 || missing="$$missing lua-luv"; \
+	$(LUA) -e 'require "cqueues"' >/dev/null 2>&1 || missing="$$missing lua-cqueues"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \

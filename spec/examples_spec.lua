@@ -545,6 +545,22 @@ local CHECKS = {
       'failed task: result() raised "task failed"', "submit after shutdown is an error: true"}, L, show(out))
   end},
 
+  {"luv_queue", function(out, L)
+    expectations_hold(L, out, 2)
+    line_is(L, 3, "results: 1 4 9 16 25", out)
+    -- level-triggered and drained: a wake-up that finds nothing is rare (a producer caught
+    -- between counting its item and publishing it); the loop never spins
+    local idle, total = out:match("wake%-ups that found nothing: (%d+) of (%d+)")
+    assert.is_truthy(idle, show(out))
+    assert.is_true(tonumber(idle) <= 5 and tonumber(total) <= 60 + 5, show(out))
+  end},
+
+  {"cqueues_queue", function(out, L)
+    expectations_hold(L, out, 3)
+    has(out, "future: pool result (done: true)")
+    has(out, "producers finished: true")
+  end},
+
   {"rendezvous_lock", function(out, L)
     assert.are.equal(4, #L, show(out))
     before(L, "A1", "A2", out)

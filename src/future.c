@@ -24,6 +24,7 @@ static void future_destroy(lt_Object *o) {
   Future *f = (Future *)o;
   lt_buf_free(f->result);
   free(f->traceback);
+  lt_notify_free(atomic_load(&f->note));
   free(f);
 }
 
@@ -68,8 +69,12 @@ static void mark_done(Future *f, int state) {
   atomic_fetch_add(&f->word, 1);
 }
 
+static int future_ready(void *arg) { return is_done(atomic_load(&((Future *)arg)->state)); }
+
+/* After mark_done and unlocking: wake result() waiters and the fileno() fd. */
 static void wake_waiters(Future *f) {
   if (atomic_load(&f->waiters) > 0) lt_unpark(&f->word, INT_MAX);
+  lt_notify(&f->note, future_ready, f);
 }
 
 /* PENDING -> RUNNING; 0 if it was cancelled. */
@@ -132,6 +137,7 @@ Future *lt_future_new(lua_State *L) {
   atomic_init(&f->state, F_PENDING);
   atomic_init(&f->word, 0);
   atomic_init(&f->waiters, 0);
+  atomic_init(&f->note, NULL);
   return f;
 }
 
@@ -196,6 +202,12 @@ static int fu_cancel(lua_State *L) {
   Future *f = (Future *)lt_checkself(L, &lt_FutureClass);
   lua_pushboolean(L, lt_future_cancel(f));
   return 1;
+}
+
+/* fut:fileno() -> an fd that polls readable once the future is done */
+static int fu_fileno(lua_State *L) {
+  Future *f = (Future *)lt_checkself(L, &lt_FutureClass);
+  return lt_pushfileno(L, &f->note, future_ready, f);
 }
 
 static int fu_tostring(lua_State *L) {
@@ -364,7 +376,7 @@ static void future_metatable(lua_State *L) {
   static const luaL_Reg meth[] = {
     {"result", fu_result}, {"exception", fu_exception}, {"done", fu_done},
     {"running", fu_running}, {"cancelled", fu_cancelled}, {"cancel", fu_cancel},
-    {NULL, NULL}
+    {"fileno", fu_fileno}, {NULL, NULL}
   };
   static const luaL_Reg metameth[] = { {"__tostring", fu_tostring}, {NULL, NULL} };
   lt_classmetatable(L, &lt_FutureClass, meth, metameth);

@@ -24,6 +24,7 @@
 **   queue.c    Queue family: storage, blocking, methods         (queue.h: private, shared
 **   queue_item.c  a queue item marshaled, priority keys            by these two)
 **   shared.c   Shared
+**   notify.c   an fd that mirrors a condition (fileno() of Queue, Future, Event)
 **   pool.c     ThreadPoolExecutor: core, workers, submit, map, shutdown  (pool.h: private,
 **   future.c   Future, its waiters, as_completed                          shared by these two)
 **   lthreading.c  luaopen_lthreading: assembles the module table
@@ -214,6 +215,23 @@ int     lt_decode(lua_State *L, const lt_Buf *b);
 void    lt_buf_free(lt_Buf *b);                  /* drops the object references; NULL ok */
 /* Low level, for fuzzing and tests: decode raw bytes (no object references allowed). */
 int     lt_decode_bytes(lua_State *L, const char *data, size_t len);
+
+/* ======================================================= FD NOTIFIER (notify.c) */
+/* An fd that polls readable exactly while an object's condition ready(arg) holds (see
+** notify.c).  The object keeps an _Atomic(lt_Notify *) slot, NULL until fileno() is asked
+** for, and calls lt_notify(slot, ready, arg) after each change of the condition: with no
+** fd asked for, that is one load and one predictable branch.  ready() only reads atomics
+** and must not raise or lock.  The destructor calls lt_notify_free(slot's value). */
+typedef struct lt_Notify lt_Notify;
+typedef int (*lt_ReadyFn)(void *arg);
+void lt_notify_sync(lt_Notify *n, lt_ReadyFn ready, void *arg);
+/* obj:fileno(): make the notifier on first use (race-free), sync it, push its fd. */
+int  lt_pushfileno(lua_State *L, _Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void *arg);
+void lt_notify_free(lt_Notify *n);                       /* NULL ok */
+static inline void lt_notify(_Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void *arg) {
+  lt_Notify *n = atomic_load(slot);
+  if (LT_UNLIKELY(n != NULL)) lt_notify_sync(n, ready, arg);
+}
 
 /* ============================================================= OS THREADS (worker.c) */
 /* Run fn(arg) on an OS thread with asynchronous signals blocked and the configured stack

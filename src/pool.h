@@ -50,6 +50,7 @@ typedef struct Future {
   const char *cerr;            /* an error without a value (no Lua state to encode it) */
   atomic_int word, waiters;    /* result() waiters park on word */
   Link *links;
+  _Atomic(lt_Notify *) note;   /* fileno()'s notifier, NULL until asked for */
 } Future;
 
 extern const lt_Class lt_FutureClass;

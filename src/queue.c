@@ -117,6 +117,7 @@ typedef struct Queue {
   lua_Integer maxsize;         /* 0: unbounded */
   lt_RawLock *plock, *tlock;   /* producers' / consumers' lock: the same one unless FIFO */
   atomic_int shut;             /* shutdown() was called (set under *plock) */
+  _Atomic(lt_Notify *) note;   /* fileno()'s notifier, NULL until asked for (notify.c) */
   _Atomic(Seg *) spare;        /* FIFO: a consumed segment kept for the producers */
   Item *stack;                 /* LIFO: scap slots, count used; under *plock */
   size_t scap;
@@ -175,6 +176,7 @@ static void queue_destroy(lt_Object *o) {
   }
   free(q->stack);
   free(q->heap);
+  lt_notify_free(atomic_load(&q->note));
   free(q);
 }
 
@@ -393,6 +395,12 @@ static void signal1(atomic_int *nwait, atomic_int *sig, atomic_int *word) {
     bump_wake(word, 1);
 }
 
+/* fileno()'s condition: items to get, or shut down (get_nowait then says so). */
+static int q_ready(void *arg) {
+  Queue *q = (Queue *)arg;
+  return qcount(q) > 0 || atomic_load(&q->shut);
+}
+
 /*
 ** After publishing items: a getter may go.  The fence orders the publication before the
 ** look at `getters` (Dekker: a waiter registers, fences, then re-checks), so that either
@@ -402,6 +410,7 @@ static void after_store(Queue *q) {
   atomic_thread_fence(memory_order_seq_cst);
   signal1(&q->getters, &q->get_sig, &q->get_word);
   if (q->maxsize > 0 && !is_full(q)) signal1(&q->putters, &q->put_sig, &q->put_word);
+  lt_notify(&q->note, q_ready, q);
 }
 
 /* After taking items (and releasing *tlock): a putter of a bounded queue may go; and if
@@ -414,6 +423,7 @@ static void after_take(Queue *q) {
   /* getters register under *tlock, which we held while taking: no fence needed */
   if (atomic_load_explicit(&q->getters, memory_order_relaxed) > 0 && qcount(q) > 0)
     signal1(&q->getters, &q->get_sig, &q->get_word);
+  lt_notify(&q->note, q_ready, q);
 }
 
 /*
@@ -586,7 +596,10 @@ static int get_common(lua_State *L, Queue *q, int block, double deadline) {
   status = wait_for(q, 1, block, deadline);
   if (status == OK) take(q, &it, 1);
   unlock(q->tlock);
-  if (status != OK) return fail(L, status, 1);
+  if (status != OK) {
+    lt_notify(&q->note, q_ready, q);      /* found it empty: the fd stops polling readable */
+    return fail(L, status, 1);
+  }
   after_take(q);
   lt_item_deliver(L, &it);
   return 1;
@@ -708,7 +721,11 @@ static int q_get_many(lua_State *L) {
   luaL_checkstack(L, 6, NULL);
   lock(q->tlock);
   status = wait_for(q, 1, block, deadline);
-  if (status != OK) { unlock(q->tlock); return fail(L, status, 1); }
+  if (status != OK) {
+    unlock(q->tlock);
+    lt_notify(&q->note, q_ready, q);
+    return fail(L, status, 1);
+  }
   for (;;) {
     size_t k = max - total < CHUNK ? (size_t)(max - total) : CHUNK, j;
     int heavy = 0;
@@ -837,6 +854,7 @@ static int q_shutdown(lua_State *L) {
   }
   if (q->plock != q->tlock) unlock(q->plock);
   unlock(q->tlock);
+  lt_notify(&q->note, q_ready, q);
   bump_wake(&q->get_word, INT_MAX);
   bump_wake(&q->put_word, INT_MAX);
   bump_wake(&q->join_word, INT_MAX);
@@ -861,6 +879,12 @@ static int q_index(lua_State *L) {
   return 1;
 }
 
+/* q:fileno() -> an fd that polls readable while the queue holds items or is shut down */
+static int q_fileno(lua_State *L) {
+  Queue *q = checkq(L);
+  return lt_pushfileno(L, &q->note, q_ready, q);
+}
+
 static int q_tostring(lua_State *L) {
   Queue *q = checkq(L);
   lua_pushfstring(L, "<%s maxsize=%I qsize=%I: %p>", q->obj.cls->name,
@@ -876,7 +900,7 @@ static void build_metatable(lua_State *L, const lt_Class *cls, int bounded) {
     {"get_nowait", q_get_nowait}, {"put_many", q_put_many}, {"get_many", q_get_many},
     {"qsize", q_qsize}, {"empty", q_empty}, {"full", q_full},
     {"task_done", q_task_done}, {"join", q_join}, {"shutdown", q_shutdown},
-    {NULL, NULL}
+    {"fileno", q_fileno}, {NULL, NULL}
   };
   static const luaL_Reg metameth[] = { {"__tostring", q_tostring}, {NULL, NULL} };
   lt_classmetatable(L, cls, meth, metameth);                  /* L: mt */
@@ -912,6 +936,7 @@ static int new_queue(lua_State *L, const lt_Class *cls, int kind, lua_Integer ma
   q->plock = &q->pmu;
   q->tlock = kind == Q_FIFO ? &q->tmu : &q->pmu;
   atomic_init(&q->shut, 0);
+  atomic_init(&q->note, NULL);
   atomic_init(&q->spare, NULL);
   atomic_init(&q->ndone, 0);
   atomic_init(&q->nput, 0);

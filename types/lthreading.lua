@@ -379,6 +379,10 @@ function Event:clear() end
 ---@return boolean
 function Event:wait(timeout) end
 
+---An fd (owned by the event; never close it) that polls readable while the flag is set.
+---@return integer
+function Event:fileno() end
+
 ------------------------------------------------------------------------ Barrier
 
 ---A barrier for a fixed number of threads.
@@ -500,6 +504,11 @@ function Queue:join(timeout) end
 ---Puts fail from now on; gets drain the rest. immediate: drop the items left too.
 ---@param immediate? boolean
 function Queue:shutdown(immediate) end
+
+---An fd (owned by the queue; never close it) that polls readable while the queue holds
+---items or is shut down; a get_nowait that finds it empty makes it stop.
+---@return integer
+function Queue:fileno() end
 
 ---A last-in, first-out Queue.
 ---@class threading.LifoQueue: threading.Queue
@@ -633,5 +642,9 @@ function Future:cancelled() end
 ---Cancels a task not yet started: true then (or if already cancelled), else false.
 ---@return boolean
 function Future:cancel() end
+
+---An fd (owned by the future; never close it) that polls readable once it is done.
+---@return integer
+function Future:fileno() end
 
 return threading
