@@ -15,13 +15,29 @@
 **   lt_buf_free/lt_decref, under either.
 */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pool.h"
 
+typedef struct Callback {      /* one add_done_callback function, encoded (owner: f) */
+  struct Callback *next;
+  lt_Buf *fn;
+} Callback;
+
+static void free_callbacks(Callback *cb) {
+  while (cb) {
+    Callback *next = cb->next;
+    lt_buf_free(cb->fn);
+    free(cb);
+    cb = next;
+  }
+}
+
 static void future_destroy(lt_Object *o) {
   Future *f = (Future *)o;
+  free_callbacks(f->callbacks);          /* never run: the future never finished */
   lt_buf_free(f->result);
   free(f->traceback);
   lt_notify_free(atomic_load(&f->note));
@@ -77,6 +93,61 @@ static void wake_waiters(Future *f) {
   lt_notify(&f->note, future_ready, f);
 }
 
+/* ---------------------------------------------------------------- done callbacks */
+
+/* The message handler of a callback: its error as a string, with a traceback. */
+static int cb_msgh(lua_State *L) {
+  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  return 1;
+}
+
+/* lua_pcall'd: 1: Future* (light), 2: lt_Buf* of the function (light) or the function
+** itself.  Calls fn(fut). */
+static int cb_call(lua_State *L) {
+  Future *f = (Future *)lua_touserdata(L, 1);
+  if (lua_islightuserdata(L, 2)) {
+    lt_decode(L, (const lt_Buf *)lua_touserdata(L, 2));
+    lua_replace(L, 2);
+  }
+  lt_pushobject(L, &f->obj);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+/* Report a callback's error (a string on top, from cb_msgh) on stderr, as Python's
+** logger does. */
+static void cb_report(lua_State *L, Future *f) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "exception calling callback for <Future at %p>:\n%s\n", (void *)f,
+          msg ? msg : "(an error object that is not a string)");
+  fflush(stderr);
+}
+
+/* Call fn(fut) in L, fn being the value at fn_idx or (fn_idx 0) the buffer b; an error is
+** reported on stderr and ignored.  Never raises (but for a memory error reporting one). */
+static void cb_run(lua_State *L, Future *f, int fn_idx, const lt_Buf *b) {
+  int top = lua_gettop(L);
+  if (!lua_checkstack(L, 6)) return;
+  lua_pushcfunction(L, cb_msgh);
+  lua_pushcfunction(L, cb_call);
+  lua_pushlightuserdata(L, f);
+  if (fn_idx) lua_pushvalue(L, fn_idx);
+  else lua_pushlightuserdata(L, (void *)b);
+  if (lua_pcall(L, 2, 0, top + 1) != LUA_OK) cb_report(L, f);
+  lua_settop(L, top);
+}
+
+/* Run (in L) and free callbacks taken from a future that just became done. */
+static void run_callbacks(lua_State *L, Future *f, Callback *cb) {
+  Callback *it;
+  for (it = cb; it; it = it->next) {
+    if (L != NULL) cb_run(L, f, 0, it->fn);
+    else fprintf(stderr, "lthreading: a done callback of <Future at %p> was not run "
+                 "(no Lua state to run it in)\n", (void *)f);
+  }
+  free_callbacks(cb);
+}
+
 /* PENDING -> RUNNING; 0 if it was cancelled. */
 int lt_future_start(Future *f) {
   int ok;
@@ -87,26 +158,47 @@ int lt_future_start(Future *f) {
   return ok;
 }
 
-void lt_future_finish(Future *f, int ok, lt_Buf *result, char *tb, const char *cerr) {
+static void finish(lua_State *L, Future *f, int ok, lt_Buf *result, char *tb,
+                   const char *cerr, const char *errname) {
+  Callback *cb;
   flock_(f);
   f->ok = ok;
   f->result = result;
   f->traceback = tb;
   f->cerr = cerr;
+  f->errname = errname;
   mark_done(f, F_FINISHED);
+  cb = f->callbacks;
+  f->callbacks = NULL;
   funlock(f);
   wake_waiters(f);
+  if (cb) run_callbacks(L, f, cb);
+}
+
+void lt_future_finish(lua_State *L, Future *f, int ok, lt_Buf *result, char *tb,
+                      const char *cerr) {
+  finish(L, f, ok, result, tb, cerr, NULL);
+}
+
+void lt_future_fail_named(lua_State *L, Future *f, const char *errname) {
+  finish(L, f, 0, NULL, NULL, NULL, errname);
 }
 
 /* PENDING -> CANCELLED: 1 if cancelled now or before. */
-int lt_future_cancel(Future *f) {
+int lt_future_cancel(lua_State *L, Future *f) {
   int st, r;
+  Callback *cb = NULL;
   flock_(f);
   st = atomic_load(&f->state);
-  if (st == F_PENDING) mark_done(f, F_CANCELLED);
+  if (st == F_PENDING) {
+    mark_done(f, F_CANCELLED);
+    cb = f->callbacks;
+    f->callbacks = NULL;
+  }
   r = st == F_PENDING || st == F_CANCELLED;
   funlock(f);
   if (st == F_PENDING) wake_waiters(f);
+  if (cb) run_callbacks(L, f, cb);
   return r;
 }
 
@@ -145,6 +237,7 @@ Future *lt_future_new(lua_State *L) {
 int lt_future_push_result(lua_State *L, Future *f) {
   if (atomic_load(&f->state) == F_CANCELLED) return lt_raise(L, "CancelledError");
   if (!f->ok) {
+    if (f->result == NULL && f->errname) return lt_raise(L, f->errname);
     if (f->result == NULL) return luaL_error(L, "%s", f->cerr ? f->cerr : "task failed");
     lt_decode(L, f->result);
     return lua_error(L);
@@ -173,7 +266,8 @@ static int fu_exception(lua_State *L) {
   if (!lt_future_wait(f, deadline)) return lt_raise(L, "TimeoutError");
   if (atomic_load(&f->state) == F_CANCELLED) return lt_raise(L, "CancelledError");
   if (f->ok) { lua_pushnil(L); return 1; }
-  if (f->result == NULL) lua_pushstring(L, f->cerr ? f->cerr : "task failed");
+  if (f->result == NULL && f->errname) lt_pushnamed(L, f->errname);
+  else if (f->result == NULL) lua_pushstring(L, f->cerr ? f->cerr : "task failed");
   else lt_decode(L, f->result);
   if (f->traceback) lua_pushstring(L, f->traceback);
   else lua_pushnil(L);
@@ -200,8 +294,40 @@ static int fu_cancelled(lua_State *L) {
 
 static int fu_cancel(lua_State *L) {
   Future *f = (Future *)lt_checkself(L, &lt_FutureClass);
-  lua_pushboolean(L, lt_future_cancel(f));
+  lua_pushboolean(L, lt_future_cancel(L, f));
   return 1;
+}
+
+/* fut:add_done_callback(fn): fn(fut) once fut is done or cancelled, in the thread that
+** finished it (fn crosses like a task); at once, here, if it is done already.  An error in
+** fn is reported on stderr and ignored. */
+static int fu_add_done_callback(lua_State *L) {
+  static const char *const names[] = { "fn" };
+  Future *f = (Future *)lt_checkself(L, &lt_FutureClass);
+  Callback *cb, **tail;
+  int done;
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  if (!is_done(atomic_load(&f->state))) {
+    lt_Buf *b = lt_encode_owned(L, 2, 1, names, &f->obj);   /* f in fn's upvalues: no cycle */
+    if ((cb = (Callback *)malloc(sizeof *cb)) == NULL) {
+      lt_buf_free(b);
+      return luaL_error(L, "not enough memory");
+    }
+    cb->next = NULL;
+    cb->fn = b;
+    flock_(f);
+    done = is_done(atomic_load(&f->state));
+    if (!done) {
+      for (tail = &f->callbacks; *tail; tail = &(*tail)->next) {}
+      *tail = cb;
+    }
+    funlock(f);
+    if (!done) return 0;
+    free_callbacks(cb);              /* it finished meanwhile: call it here after all */
+  }
+  cb_run(L, f, 2, NULL);
+  return 0;
 }
 
 /* fut:fileno() -> an fd that polls readable once the future is done */
@@ -291,31 +417,29 @@ static int ac_next(lua_State *L) {
 
 static const char K_ACMETA = 0;
 
-/* threading.as_completed(futures, [timeout]) -> iterator over the futures (duplicates
-** once) as they finish or are cancelled: those done already first.  Once the timeout
-** (counted from this call) passes with futures left, the iterator raises TimeoutError. */
-static int f_as_completed(lua_State *L) {
+/* Register a waiter with each Future of the array at index 1 (checked: fname names the
+** caller in the error).  Pushes the set of the futures (each once) and the AC userdata,
+** whose __gc/__close unlinks it; returns the AC. */
+static AC *ac_new(lua_State *L, const char *fname, double deadline) {
   AC *a;
   lua_Integer n, i;
-  int k = 0;
-  double deadline;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  deadline = lt_deadline(lt_opttimeout(L, 2));
-  lua_settop(L, 2);
+  int k = 0, seen, ac;
   n = luaL_len(L, 1);
-  lua_newtable(L);                                        /* 3: seen set */
+  lua_newtable(L);                                        /* seen set */
+  seen = lua_gettop(L);
   for (i = 1; i <= n; i++) {                              /* check and dedup first */
     lua_geti(L, 1, i);
     if (lt_toobject(L, -1, &lt_FutureClass) == NULL)
-      return luaL_error(L, "as_completed: futures[%I] is not a Future (got %s)", i,
-                        luaL_typename(L, -1));
+      luaL_error(L, "%s: futures[%I] is not a Future (got %s)", fname, (LUAI_UACINT)i,
+                 luaL_typename(L, -1));
     lua_pushboolean(L, 1);
-    lua_rawset(L, 3);
+    lua_rawset(L, seen);
   }
   n = 0;
   lua_pushnil(L);
-  while (lua_next(L, 3)) { lua_pop(L, 1); n++; }
-  a = (AC *)lt_newuserdata(L, sizeof(AC), 0);             /* 4 */
+  while (lua_next(L, seen)) { lua_pop(L, 1); n++; }
+  a = (AC *)lt_newuserdata(L, sizeof(AC), 0);
+  ac = lua_gettop(L);
   memset(a, 0, sizeof *a);
   a->closed = 1;                                          /* until filled */
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_ACMETA) == LUA_TNIL) {
@@ -328,7 +452,7 @@ static int f_as_completed(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ACMETA);
   }
-  lua_setmetatable(L, 4);
+  lua_setmetatable(L, ac);
   a->deadline = deadline;
   atomic_init(&a->w.mu.word, 0);
   atomic_init(&a->w.word, 0);
@@ -338,11 +462,11 @@ static int f_as_completed(lua_State *L) {
   if (!a->futs || !a->links || !a->w.done) {
     free(a->futs); free(a->links); free(a->w.done);
     a->futs = NULL; a->links = NULL; a->w.done = NULL;
-    return luaL_error(L, "not enough memory");
+    luaL_error(L, "not enough memory");
   }
   a->closed = 0;
   lua_pushnil(L);
-  while (lua_next(L, 3)) {                                /* no raise in this loop */
+  while (lua_next(L, seen)) {                             /* no raise in this loop */
     Future *f = (Future *)lt_toobject(L, -2, &lt_FutureClass);
     Link *l = &a->links[k];
     lua_pop(L, 1);
@@ -362,6 +486,18 @@ static int f_as_completed(lua_State *L) {
     }
     funlock(f);
   }
+  return a;
+}
+
+/* threading.as_completed(futures, [timeout]) -> iterator over the futures (duplicates
+** once) as they finish or are cancelled: those done already first.  Once the timeout
+** (counted from this call) passes with futures left, the iterator raises TimeoutError. */
+static int f_as_completed(lua_State *L) {
+  double deadline;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  deadline = lt_deadline(lt_opttimeout(L, 2));
+  lua_settop(L, 2);
+  ac_new(L, "as_completed", deadline);                    /* 3: seen set, 4: AC */
   lua_pushvalue(L, 4);
   lua_pushcclosure(L, ac_next, 1);                        /* iterator, nil, nil, closer */
   lua_pushnil(L);
@@ -370,13 +506,83 @@ static int f_as_completed(lua_State *L) {
   return 4;
 }
 
+/* ======================================================================== wait */
+
+enum { W_FIRST_COMPLETED, W_FIRST_EXCEPTION, W_ALL_COMPLETED };
+
+/* Is wait() over (a->w.mu held)?  *scanned: how many of w.done were looked at already. */
+static int wait_over(AC *a, int mode, int *scanned) {
+  if (a->w.ndone >= a->n) return 1;
+  if (mode == W_FIRST_COMPLETED) return a->w.ndone > 0;
+  if (mode == W_FIRST_EXCEPTION) {
+    for (; *scanned < a->w.ndone; (*scanned)++) {
+      Future *f = a->w.done[*scanned];                    /* done: ok is final */
+      if (atomic_load(&f->state) == F_FINISHED && !f->ok) return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+** threading.wait(futures, [timeout], [return_when = "ALL_COMPLETED"]) -> done, not_done:
+** two arrays of the futures (each once, in the order given), as Python's wait: it returns
+** when return_when says (FIRST_COMPLETED: any done; FIRST_EXCEPTION: any finished with an
+** error, or all done; ALL_COMPLETED: all done) or when the timeout passed.
+*/
+static int f_wait(lua_State *L) {
+  static const char *const modes[] = {
+    "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED", NULL
+  };
+  double deadline;
+  int mode, scanned = 0, i, n;
+  AC *a;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  deadline = lt_deadline(lt_opttimeout(L, 2));
+  mode = luaL_checkoption(L, 3, "ALL_COMPLETED", modes);
+  lua_settop(L, 3);
+  a = ac_new(L, "wait", deadline);                        /* 4: seen set, 5: AC */
+  for (;;) {
+    int over, seen;
+    lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
+    over = wait_over(a, mode, &scanned);
+    seen = atomic_load(&a->w.word);
+    a->w.parked = !over;
+    lt_rawlock_release(&a->w.mu);
+    if (over) break;
+    i = lt_park(&a->w.word, seen, deadline);
+    lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
+    a->w.parked = 0;
+    lt_rawlock_release(&a->w.mu);
+    if (i < 0) break;                                     /* timed out */
+  }
+  ac_close(a);
+  n = (int)luaL_len(L, 1);
+  lua_newtable(L);                                        /* 6: done */
+  lua_newtable(L);                                        /* 7: not_done */
+  for (i = 1; i <= n; i++) {
+    Future *f;
+    lua_geti(L, 1, i);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, 4) == LUA_TNIL) { lua_pop(L, 2); continue; }   /* given twice */
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, 4);
+    f = (Future *)lt_toobject(L, -1, &lt_FutureClass);
+    if (f == NULL) { lua_pop(L, 1); continue; }           /* the array changed meanwhile */
+    if (is_done(atomic_load(&f->state))) lua_rawseti(L, 6, (lua_Integer)luaL_len(L, 6) + 1);
+    else lua_rawseti(L, 7, (lua_Integer)luaL_len(L, 7) + 1);
+  }
+  return 2;
+}
+
 /* ============================================================================ OPEN */
 
 static void future_metatable(lua_State *L) {
   static const luaL_Reg meth[] = {
     {"result", fu_result}, {"exception", fu_exception}, {"done", fu_done},
     {"running", fu_running}, {"cancelled", fu_cancelled}, {"cancel", fu_cancel},
-    {"fileno", fu_fileno}, {NULL, NULL}
+    {"add_done_callback", fu_add_done_callback}, {"fileno", fu_fileno}, {NULL, NULL}
   };
   static const luaL_Reg metameth[] = { {"__tostring", fu_tostring}, {NULL, NULL} };
   lt_classmetatable(L, &lt_FutureClass, meth, metameth);
@@ -385,4 +591,12 @@ static void future_metatable(lua_State *L) {
 void lt_open_future(lua_State *L) {
   lua_pushcfunction(L, f_as_completed);
   lua_setfield(L, -2, "as_completed");
+  lua_pushcfunction(L, f_wait);
+  lua_setfield(L, -2, "wait");
+  lua_pushliteral(L, "FIRST_COMPLETED");
+  lua_setfield(L, -2, "FIRST_COMPLETED");
+  lua_pushliteral(L, "FIRST_EXCEPTION");
+  lua_setfield(L, -2, "FIRST_EXCEPTION");
+  lua_pushliteral(L, "ALL_COMPLETED");
+  lua_setfield(L, -2, "ALL_COMPLETED");
 }

@@ -175,7 +175,7 @@ int  lt_pushnamed(lua_State *L, const char *name); /* push it (opening lthreadin
 int  lt_pushnamed_raw(lua_State *L, const char *name); /* push it or nil; never opens */
 
 /* Error values (tables whose tostring is their name): "BrokenBarrierError", "TimeoutError",
-** "CancelledError".  lt_raise pushes one and raises it. */
+** "CancelledError", "BrokenThreadPool".  lt_raise pushes one and raises it. */
 int  lt_raise(lua_State *L, const char *errname);
 
 /* Argument helpers shared by every class. */

@@ -89,6 +89,9 @@ typedef struct Core {
   int id, next_worker;
   char *path, *cpath;          /* the creator's package.path / cpath */
   struct Core *next, *prev;    /* G.live */
+  lt_Buf *init;                /* initializer, then initargs; NULL: none */
+  char *prefix;                /* thread_name_prefix, or NULL */
+  atomic_int broken;           /* an initializer failed (shut is set too) */
 } Core;
 
 typedef struct Pool { lt_Object obj; Core *core; } Pool;
@@ -111,6 +114,8 @@ static void core_decref(Core *c) {
   pthread_mutex_unlock(&G.mu);
   free(c->path);
   free(c->cpath);
+  lt_buf_free(c->init);
+  free(c->prefix);
   free(c);
 }
 
@@ -125,10 +130,11 @@ static void task_free(Task *t) {
 }
 
 /*
-** Shut the core down: no more submits; with cancel, the queued tasks are cancelled; with
-** wait, return once every worker exited (except the caller, if it is one of them).
+** Shut the core down: no more submits; with cancel, the queued tasks are cancelled (their
+** done callbacks run in L); with wait, return once every worker exited (except the
+** caller, if it is one of them).
 */
-static void core_shutdown(Core *c, int wait, int cancel) {
+static void core_shutdown(lua_State *L, Core *c, int wait, int cancel) {
   Task *dropped = NULL;
   clock_(c);
   atomic_store(&c->shut, 1);
@@ -142,7 +148,7 @@ static void core_shutdown(Core *c, int wait, int cancel) {
   lt_unpark(&c->work_word, INT_MAX);
   while (dropped) {
     Task *next = dropped->next;
-    lt_future_cancel(dropped->fut);
+    lt_future_cancel(L, dropped->fut);
     task_free(dropped);
     dropped = next;
   }
@@ -175,7 +181,7 @@ static void pools_at_exit(void) {
     }
     pthread_mutex_unlock(&G.mu);
     if (c == NULL) return;
-    core_shutdown(c, 1, 0);
+    core_shutdown(NULL, c, 1, 0);
     core_decref(c);
   }
 }
@@ -273,7 +279,7 @@ static void run_task(lua_State *L, Task *t) {
   if (status == LUA_OK) {
     res = try_encode(L, lua_gettop(L), &f->obj);    /* L: (empty) | encoding error */
     if (res != NULL) {
-      lt_future_finish(f, 1, res, NULL, NULL);
+      lt_future_finish(L, f, 1, res, NULL, NULL);
       return;
     }
   } else {
@@ -291,7 +297,7 @@ static void run_task(lua_State *L, Task *t) {
     res = try_encode(L, 1, &f->obj);
   }
   lua_settop(L, 0);
-  lt_future_finish(f, 0, res, tb, res ? NULL : "task failed (its error could not be reported)");
+  lt_future_finish(L, f, 0, res, tb, res ? NULL : "task failed (its error could not be reported)");
 }
 
 /* Take the next task, waiting (spin, then park) while there is none; NULL: exit. */
@@ -350,17 +356,81 @@ static int setup_p(lua_State *L) {
   return 0;
 }
 
+/* ------------------------------------------------------- initializer, broken pool */
+
+/* The message handler of the initializer: its error as a string, with a traceback. */
+static int init_msgh(lua_State *L) {
+  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  return 1;
+}
+
+/* lua_pcall'd: decode the initializer and its arguments (1: lt_Buf*) and call it. */
+static int init_body(lua_State *L) {
+  const lt_Buf *b = (const lt_Buf *)lua_touserdata(L, 1);
+  int n;
+  lua_settop(L, 0);
+  n = lt_decode(L, b);
+  lua_call(L, n - 1, 0);
+  return 0;
+}
+
+/* Run the pool's initializer in this worker's state; 0 (reported on stderr, as Python's
+** logger does) if it raised or there is no state to run it in. */
+static int run_initializer(lua_State *L, Core *c) {
+  if (L == NULL) {
+    fprintf(stderr, "Exception in initializer:\ncannot create a Lua state (out of memory)\n");
+    return 0;
+  }
+  lua_pushcfunction(L, init_msgh);
+  lua_pushcfunction(L, init_body);
+  lua_pushlightuserdata(L, c->init);
+  if (lua_pcall(L, 1, 0, 1) == LUA_OK) { lua_settop(L, 0); return 1; }
+  fprintf(stderr, "Exception in initializer:\n%s\n",
+          lua_isstring(L, -1) ? lua_tostring(L, -1) : "(an error object that is not a string)");
+  fflush(stderr);
+  lua_settop(L, 0);
+  return 0;
+}
+
+/* An initializer failed: the pool is broken, as Python's.  No more submits (they raise
+** BrokenThreadPool); the queued tasks fail with BrokenThreadPool (their callbacks run in
+** L, which may be NULL); idle workers exit. */
+static void core_break(lua_State *L, Core *c) {
+  Task *dropped;
+  clock_(c);
+  atomic_store(&c->broken, 1);
+  atomic_store(&c->shut, 1);
+  dropped = c->head;
+  c->head = c->tail = NULL;
+  atomic_store(&c->ntasks, 0);
+  atomic_fetch_add(&c->work_word, 1);
+  cunlock(c);
+  lt_unpark(&c->work_word, INT_MAX);
+  while (dropped) {
+    Task *next = dropped->next;
+    if (lt_future_start(dropped->fut)) lt_future_fail_named(L, dropped->fut, "BrokenThreadPool");
+    task_free(dropped);
+    dropped = next;
+  }
+}
+
+/* The worker's Thread name: thread_name_prefix_i, or ThreadPoolExecutor-N_i (Python's). */
+static void worker_name(Core *c, int index, char *buf, size_t size) {
+  if (c->prefix) snprintf(buf, size, "%s_%d", c->prefix, index);
+  else snprintf(buf, size, "ThreadPoolExecutor-%d_%d", c->id, index);
+}
+
 static void *worker_main(void *arg) {
   Core *c = (Core *)arg;
   lua_State *L;
   Task *t;
-  char name[64];
+  char name[256];
   int index;
   clock_(c);
   index = c->next_worker++;
   cunlock(c);
   T_core = c;
-  snprintf(name, sizeof name, "ThreadPoolExecutor-%d_%d", c->id, index);
+  worker_name(c, index, name, sizeof name);
   lt_adopt_current(name, 0);   /* non-daemon, as Python's workers; the pool joins them at exit */
   L = lt_newstate();
   if (L != NULL) {
@@ -368,10 +438,12 @@ static void *worker_main(void *arg) {
     lua_pushlightuserdata(L, c);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
   }
+  if (c->init != NULL && !run_initializer(L, c)) core_break(L, c);
   while ((t = take_task(c)) != NULL) {
     if (lt_future_start(t->fut)) {
       if (L != NULL) run_task(L, t);
-      else lt_future_finish(t->fut, 0, NULL, NULL, "cannot create a Lua state (out of memory)");
+      else lt_future_finish(NULL, t->fut, 0, NULL, NULL,
+                            "cannot create a Lua state (out of memory)");
     }
     task_free(t);
   }
@@ -392,7 +464,7 @@ static void *worker_main(void *arg) {
 static void pool_destroy(lt_Object *o) {
   Pool *p = (Pool *)o;
   if (p->core) {
-    core_shutdown(p->core, 0, 0);       /* the workers finish the queue, then exit */
+    core_shutdown(NULL, p->core, 0, 0); /* the workers finish the queue, then exit */
     core_decref(p->core);
   }
   free(p);
@@ -423,14 +495,63 @@ static int default_workers(void) {
   return n > 0 ? (n > 1024 ? 1024 : (int)n) : 1;
 }
 
-/* ThreadPoolExecutor([max_workers]) or ThreadPoolExecutor{max_workers = n} */
+/* The table form's other options, at 2 (initializer), 3 (initargs), 4 (prefix): checked. */
+static void check_options(lua_State *L) {
+  if (!lua_isnil(L, 2) && lua_type(L, 2) != LUA_TFUNCTION
+      && luaL_getmetafield(L, 2, "__call") == LUA_TNIL)
+    luaL_argerror(L, 1, "initializer must be a callable");
+  if (!lua_isnil(L, 3) && !lua_istable(L, 3))
+    luaL_argerror(L, 1, lua_pushfstring(L, "initargs: table expected, got %s",
+                                        luaL_typename(L, 3)));
+  if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TSTRING)
+    luaL_argerror(L, 1, lua_pushfstring(L, "thread_name_prefix: string expected, got %s",
+                                        luaL_typename(L, 4)));
+}
+
+/* Fill c's initializer (2: the function, 3: initargs or nil) and prefix (4).  May raise;
+** c belongs to the pool object already, whose destructor frees what was set. */
+static void set_options(lua_State *L, Core *c) {
+  static const char *const names[] = {
+    "initializer", "initargs[1]", "initargs[2]", "initargs[3]", "initargs[4]",
+    "initargs[5]", "initargs[6]", "initargs[7]"
+  };
+  if (!lua_isnil(L, 4)) {
+    size_t len;
+    const char *s = lua_tolstring(L, 4, &len);
+    if ((c->prefix = (char *)malloc(len + 1)) == NULL) luaL_error(L, "not enough memory");
+    memcpy(c->prefix, s, len + 1);
+  }
+  if (!lua_isnil(L, 2)) {
+    int base = lua_gettop(L) + 1, n = 1;
+    lua_Integer i, nargs = lua_istable(L, 3) ? luaL_len(L, 3) : 0;
+    luaL_checkstack(L, (int)(nargs < 200 ? nargs : 200) + 2, "too many initargs");
+    lua_pushvalue(L, 2);
+    for (i = 1; i <= nargs; i++, n++) {
+      if (n >= 200) luaL_error(L, "too many initargs");
+      lua_geti(L, 3, i);
+    }
+    c->init = lt_encode(L, base, n, n <= 8 ? names : NULL);
+    lua_settop(L, base - 1);
+  }
+}
+
+/* ThreadPoolExecutor([max_workers]) or ThreadPoolExecutor{max_workers = n, initializer = f,
+** initargs = {...}, thread_name_prefix = "name"} */
 static int f_pool(lua_State *L) {
   lua_Integer max;
   Pool *p;
   Core *c;
-  static const char *const known[] = { "max_workers", NULL };
-  if (lua_istable(L, 1)) {
+  static const char *const known[] = {
+    "max_workers", "initializer", "initargs", "thread_name_prefix", NULL
+  };
+  int opts = lua_istable(L, 1);
+  if (opts) {
     lt_checkoptions(L, 1, known);
+    lua_settop(L, 1);
+    lua_getfield(L, 1, "initializer");                   /* 2 */
+    lua_getfield(L, 1, "initargs");                      /* 3 */
+    lua_getfield(L, 1, "thread_name_prefix");            /* 4 */
+    check_options(L);
     lua_getfield(L, 1, "max_workers");
     lua_replace(L, 1);
   }
@@ -438,7 +559,7 @@ static int f_pool(lua_State *L) {
   if (lua_isnoneornil(L, 1)) max = default_workers();
   luaL_argcheck(L, max > 0, 1, "max_workers must be greater than 0");
   luaL_argcheck(L, max <= 100000, 1, "max_workers too large: above 100000");
-  lua_settop(L, 0);
+  lua_settop(L, opts ? 4 : 0);
   p = (Pool *)lt_newobject(L, &PoolClass, sizeof(Pool));
   c = (Core *)calloc(1, sizeof(Core));
   if (c == NULL) return luaL_error(L, "not enough memory");
@@ -460,6 +581,7 @@ static int f_pool(lua_State *L) {
   pthread_mutex_unlock(&G.mu);
   p->core = c;
   lt_on_exit(pools_at_exit);
+  if (opts) set_options(L, c);
   return 1;
 }
 
@@ -541,6 +663,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
   lt_Buf *call;
   FnRef *fn;
   int spawn = 0, wake = 0, rc;
+  if (atomic_load(&c->broken)) lt_raise(L, "BrokenThreadPool");
   if (atomic_load(&c->shut)) luaL_error(L, "cannot schedule new futures after shutdown");
   fn = cached_fn(L, idx);                             /* a borrowed pointer, or NULL */
   f = lt_future_new(L);                               /* owned by its proxy, on top */
@@ -560,6 +683,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
   if (atomic_load(&c->shut)) {
     cunlock(c);
     task_free(t);
+    if (atomic_load(&c->broken)) lt_raise(L, "BrokenThreadPool");
     luaL_error(L, "cannot schedule new futures after shutdown");
   }
   if (c->tail) c->tail->next = t;
@@ -602,7 +726,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
     cunlock(c);
     core_decref(c);
     if (none) {
-      lt_future_cancel(f);
+      lt_future_cancel(L, f);
       task_free(t);
       luaL_error(L, "can't start new thread (%s)", strerror(rc));
     }
@@ -621,12 +745,12 @@ static int p_submit(lua_State *L) {
 static int p_shutdown(lua_State *L) {
   Core *c = checkcore(L);
   int wait = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
-  core_shutdown(c, wait, lua_toboolean(L, 3));
+  core_shutdown(L, c, wait, lua_toboolean(L, 3));
   return 0;
 }
 
 static int p_close(lua_State *L) {
-  core_shutdown(checkcore(L), 1, 0);
+  core_shutdown(L, checkcore(L), 1, 0);
   return 0;
 }
 
@@ -687,7 +811,7 @@ static int p_map(lua_State *L) {
   for (i = 1; i <= n; i++) {
     lt_Object *o;
     lua_rawgeti(L, 4, i);
-    if ((o = lt_toobject(L, -1, &lt_FutureClass)) != NULL) lt_future_cancel((Future *)o);
+    if ((o = lt_toobject(L, -1, &lt_FutureClass)) != NULL) lt_future_cancel(L, (Future *)o);
     lua_pop(L, 1);
   }
   return lua_error(L);

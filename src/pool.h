@@ -48,8 +48,10 @@ typedef struct Future {
   lt_Buf *result;              /* the values, or the error value */
   char *traceback;             /* of the error, or NULL */
   const char *cerr;            /* an error without a value (no Lua state to encode it) */
+  const char *errname;         /* or a named error value ("BrokenThreadPool"), raised as is */
   atomic_int word, waiters;    /* result() waiters park on word */
   Link *links;
+  struct Callback *callbacks;  /* add_done_callback's, in order, until done (under mu) */
   _Atomic(lt_Notify *) note;   /* fileno()'s notifier, NULL until asked for */
 } Future;
 
@@ -60,15 +62,20 @@ Future *lt_future_new(lua_State *L);
 /* PENDING -> RUNNING; 0 if it was cancelled. */
 int  lt_future_start(Future *f);
 /* -> FINISHED with the values (ok) or the error value in result (owned by f from now on),
-** the error's traceback (malloc'd, or NULL) and, when result is NULL, an error message. */
-void lt_future_finish(Future *f, int ok, lt_Buf *result, char *tb, const char *cerr);
-/* PENDING -> CANCELLED: 1 if cancelled now or before. */
-int  lt_future_cancel(Future *f);
+** the error's traceback (malloc'd, or NULL) and, when result is NULL, an error message.
+** Then f's done callbacks run in L (the finishing thread's state; NULL: none, they are
+** reported on stderr as not run).  Never raises. */
+void lt_future_finish(lua_State *L, Future *f, int ok, lt_Buf *result, char *tb,
+                      const char *cerr);
+/* -> FINISHED with the named error value errname (a static string), as a failed task. */
+void lt_future_fail_named(lua_State *L, Future *f, const char *errname);
+/* PENDING -> CANCELLED: 1 if cancelled now or before.  The callbacks run in L, as above. */
+int  lt_future_cancel(lua_State *L, Future *f);
 /* Wait until f is done or the deadline passed; returns whether it is done. */
 int  lt_future_wait(Future *f, double deadline);
 /* Push f's results (f FINISHED) or raise its error (CancelledError if cancelled). */
 int  lt_future_push_result(lua_State *L, Future *f);
-/* Set as_completed in the module table on top. */
+/* Set as_completed, wait and its constants in the module table on top. */
 void lt_open_future(lua_State *L);
 
 #endif
