@@ -225,7 +225,10 @@ int     lt_decode_bytes(lua_State *L, const char *data, size_t len);
 typedef struct lt_Notify lt_Notify;
 typedef int (*lt_ReadyFn)(void *arg);
 void lt_notify_sync(lt_Notify *n, lt_ReadyFn ready, void *arg);
-/* obj:fileno(): make the notifier on first use (race-free), sync it, push its fd. */
+/* The slot's notifier, made on first use (race-free: one CAS); raises if no fd is left. */
+lt_Notify *lt_notify_make(lua_State *L, _Atomic(lt_Notify *) *slot);
+int  lt_notify_fd(const lt_Notify *n);
+/* obj:fileno(): lt_notify_make, sync it once, push its fd. */
 int  lt_pushfileno(lua_State *L, _Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void *arg);
 void lt_notify_free(lt_Notify *n);                       /* NULL ok */
 static inline void lt_notify(_Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void *arg) {

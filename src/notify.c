@@ -8,8 +8,9 @@
 **   items (or is shut down), the future is done, the event is set.  It is level-triggered:
 **   nobody reads it but us, and a sync that finds the condition false drains it.
 **   - An object keeps an _Atomic(lt_Notify *) slot, NULL until fileno() is first asked
-**     for.  lt_pushfileno makes the notifier then (two threads asking at once get the same
-**     one: a compare-and-swap installs it, the loser frees its own) and syncs it once.
+**     for.  lt_notify_make makes the notifier then (two threads asking at once get the same
+**     one: a compare-and-swap installs it, the loser frees its own); lt_pushfileno also
+**     syncs it once and pushes the fd.
 **   - Every path that changes the condition calls lt_notify(slot, ready, arg) afterwards:
 **     one atomic load and a predictable branch when no fd was asked for.
 **   - The object's destructor calls lt_notify_free (closes the fd).
@@ -18,8 +19,10 @@
 **   lt_notify_sync evaluates ready(arg) and sets the fd to match under the notifier's own
 **   mutex, so syncs are serialized and the last one to run saw every change made before it
 **   began: a change is always followed by its own sync (or, for a change made before the
-**   slot was filled, by the installer's sync: the change's writer loads the slot after a
-**   seq_cst store or fence, the installer reads the state after its seq_cst CAS).
+**   slot was filled, by the installer's sync).  Future and Event change their state with a
+**   seq_cst store or RMW and then load the slot (seq_cst), and the installer reads the state
+**   after its seq_cst CAS: one of the two sees the other.  A queue syncs under its own locks
+**   instead, where its count is exact (see queue.c's q_fileno).
 **
 ** LOCKING
 **   n->mu is a leaf: ready() only reads atomics; nothing is taken under it.  It may be
@@ -120,17 +123,24 @@ void lt_notify_sync(lt_Notify *n, lt_ReadyFn ready, void *arg) {
   pthread_mutex_unlock(&n->mu);
 }
 
-int lt_pushfileno(lua_State *L, _Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void *arg) {
+int lt_notify_fd(const lt_Notify *n) { return n->rfd; }
+
+lt_Notify *lt_notify_make(lua_State *L, _Atomic(lt_Notify *) *slot) {
   lt_Notify *n = atomic_load(slot);
   if (n == NULL) {
     lt_Notify *expected = NULL;
     n = notify_new();
-    if (n == NULL) return luaL_error(L, "cannot make a file descriptor (%s)", strerror(errno));
+    if (n == NULL) luaL_error(L, "cannot make a file descriptor (%s)", strerror(errno));
     if (!atomic_compare_exchange_strong(slot, &expected, n)) {
       lt_notify_free(n);       /* another thread installed one first: use that */
       n = expected;
     }
   }
+  return n;
+}
+
+int lt_pushfileno(lua_State *L, _Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void *arg) {
+  lt_Notify *n = lt_notify_make(L, slot);
   lt_notify_sync(n, ready, arg);
   lua_pushinteger(L, n->rfd);
   return 1;

@@ -395,10 +395,21 @@ static void signal1(atomic_int *nwait, atomic_int *sig, atomic_int *word) {
     bump_wake(word, 1);
 }
 
-/* fileno()'s condition: items to get, or shut down (get_nowait then says so). */
-static int q_ready(void *arg) {
+/*
+** fileno()'s condition: items to get, or shut down (get_nowait then says so).  Synced under
+** the queue's locks, where it is exact: under *plock no producer is half way through a
+** store, so the count is of published items (q_ready_p); under *tlock a producer may be,
+** so a FIFO consumer looks at the next slot itself (q_ready_t).  A wake-up that finds
+** nothing then never happens; and the fd never stays readable beside an empty queue.
+*/
+static int q_ready_p(void *arg) {
   Queue *q = (Queue *)arg;
   return qcount(q) > 0 || atomic_load(&q->shut);
+}
+
+static int q_ready_t(void *arg) {
+  Queue *q = (Queue *)arg;
+  return (q->kind == Q_FIFO ? fifo_peek(q) != NULL : qcount(q) > 0) || atomic_load(&q->shut);
 }
 
 /*
@@ -410,7 +421,6 @@ static void after_store(Queue *q) {
   atomic_thread_fence(memory_order_seq_cst);
   signal1(&q->getters, &q->get_sig, &q->get_word);
   if (q->maxsize > 0 && !is_full(q)) signal1(&q->putters, &q->put_sig, &q->put_word);
-  lt_notify(&q->note, q_ready, q);
 }
 
 /* After taking items (and releasing *tlock): a putter of a bounded queue may go; and if
@@ -423,7 +433,6 @@ static void after_take(Queue *q) {
   /* getters register under *tlock, which we held while taking: no fence needed */
   if (atomic_load_explicit(&q->getters, memory_order_relaxed) > 0 && qcount(q) > 0)
     signal1(&q->getters, &q->get_sig, &q->get_word);
-  lt_notify(&q->note, q_ready, q);
 }
 
 /*
@@ -540,6 +549,7 @@ static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
   lock(q->plock);
   status = wait_for(q, 0, block, deadline);
   if (status == OK && store(q, e, 1) == 0) status = -1;
+  if (status == OK) lt_notify(&q->note, q_ready_p, q);
   unlock(q->plock);
   if (status == OK) after_store(q);
   else lt_entry_free(e);
@@ -595,11 +605,9 @@ static int get_common(lua_State *L, Queue *q, int block, double deadline) {
   lock(q->tlock);
   status = wait_for(q, 1, block, deadline);
   if (status == OK) take(q, &it, 1);
+  lt_notify(&q->note, q_ready_t, q);      /* (found it empty: the fd stops polling readable) */
   unlock(q->tlock);
-  if (status != OK) {
-    lt_notify(&q->note, q_ready, q);      /* found it empty: the fd stops polling readable */
-    return fail(L, status, 1);
-  }
+  if (status != OK) return fail(L, status, 1);
   after_take(q);
   lt_item_deliver(L, &it);
   return 1;
@@ -681,6 +689,7 @@ static int q_put_many(lua_State *L) {
     got = store(q, &b->e[b->done], k);
     if (got == 0) { status = -1; break; }
     b->done += got;
+    lt_notify(&q->note, q_ready_p, q);
     after_store(q);                     /* now: this thread may wait for room next */
   }
   unlock(q->plock);
@@ -722,14 +731,15 @@ static int q_get_many(lua_State *L) {
   lock(q->tlock);
   status = wait_for(q, 1, block, deadline);
   if (status != OK) {
+    lt_notify(&q->note, q_ready_t, q);
     unlock(q->tlock);
-    lt_notify(&q->note, q_ready, q);
     return fail(L, status, 1);
   }
   for (;;) {
     size_t k = max - total < CHUNK ? (size_t)(max - total) : CHUNK, j;
     int heavy = 0;
     k = take(q, items, k);
+    lt_notify(&q->note, q_ready_t, q);
     unlock(q->tlock);
     after_take(q);
     for (j = 0; j < k; j++) heavy |= item_heavy(&items[j]);
@@ -852,9 +862,9 @@ static int q_shutdown(lua_State *L) {
     atomic_store(&q->nget, q->nput_seen);
     drop_unfinished(q, n);
   }
+  lt_notify(&q->note, q_ready_p, q);      /* both locks held: exact */
   if (q->plock != q->tlock) unlock(q->plock);
   unlock(q->tlock);
-  lt_notify(&q->note, q_ready, q);
   bump_wake(&q->get_word, INT_MAX);
   bump_wake(&q->put_word, INT_MAX);
   bump_wake(&q->join_word, INT_MAX);
@@ -879,10 +889,19 @@ static int q_index(lua_State *L) {
   return 1;
 }
 
-/* q:fileno() -> an fd that polls readable while the queue holds items or is shut down */
+/* q:fileno() -> an fd that polls readable while the queue holds items or is shut down.
+** The first sync holds both locks: a store or take that missed the new slot is complete
+** and seen; later ones see the slot (they take a lock this released after installing it). */
 static int q_fileno(lua_State *L) {
   Queue *q = checkq(L);
-  return lt_pushfileno(L, &q->note, q_ready, q);
+  lt_Notify *n = lt_notify_make(L, &q->note);
+  lock(q->tlock);
+  if (q->plock != q->tlock) lock(q->plock);
+  lt_notify_sync(n, q_ready_p, q);
+  if (q->plock != q->tlock) unlock(q->plock);
+  unlock(q->tlock);
+  lua_pushinteger(L, lt_notify_fd(n));
+  return 1;
 }
 
 static int q_tostring(lua_State *L) {
