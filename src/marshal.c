@@ -18,7 +18,11 @@
 **     package.loaded travel as names: the receiver uses its own value / require(name).
 **   - lthreading objects: an index into the buffer's object list; the buffer holds a
 **     reference to each, and the receiver gets its proxy for the same object.
-**   - coroutines and foreign userdata: an error naming the path ("args[2].conn").
+**   - other full userdata: rebuilt if its metatable has __reduce (T_REDUCE: the function
+**     __reduce returned and its arguments, called by the receiver; the sender's values
+**     cross by these rules); else an error.  It keeps identity as tables do: the same
+**     userdata twice in one transfer is one value on arrival (its id, then T_REF).
+**   - coroutines and other userdata: an error naming the path ("args[2].conn").
 **   Encoding runs under lua_pcall so that any error (bad value, memory) frees the buffer;
 **   values without tables/functions/userdata take a direct path with no pcall.
 **   Nesting is limited (LT_MAX_DEPTH) so that deep values fail cleanly instead of
@@ -32,7 +36,7 @@
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_FLT, T_STR, T_LIGHT, T_I8, T_I16, T_I32,
   T_TABLE, T_REF, T_LFUNC, T_CFUNC, T_GLOBALS, T_NAMED, T_MODULE, T_OBJ,
-  T_ENV, T_UPJOIN
+  T_ENV, T_UPJOIN, T_REDUCE
 };
 
 #define BUF_COMPLEX 1          /* has tables/functions: decoding needs a refs table */
@@ -76,7 +80,7 @@ static int max_depth(void) {
 /* ======================================================================== ENCODING */
 
 typedef struct PathStep { int kind, idx, n; } PathStep;
-enum { P_KEY, P_META, P_UPVAL, P_INDEX };
+enum { P_KEY, P_META, P_UPVAL, P_INDEX, P_REDUCE };
 
 typedef struct Enc {
   lua_State *L;
@@ -196,6 +200,10 @@ static void enc_error(Enc *e, const char *what) {
       lua_pushfstring(L, "[%d]", s->n);
       luaL_addvalue(&B);
     } else if (s->kind == P_META) luaL_addstring(&B, ".<metatable>");
+    else if (s->kind == P_REDUCE) {
+      if (s->n == 0) luaL_addstring(&B, ".<__reduce function>");
+      else { lua_pushfstring(L, ".<__reduce arg %d>", s->n); luaL_addvalue(&B); }
+    }
     else {
       const char *name = lua_getupvalue(L, s->idx, s->n);
       if (name) lua_pop(L, 1);    /* the name string is kept by the function's prototype */
@@ -486,6 +494,84 @@ static void encode_number(Enc *e, int idx) {
   }
 }
 
+/* ------------------------------------------------------------- foreign userdata */
+
+#define MAX_REDUCE_ARGS 250
+
+/* "userdata (FILE*)": the name for messages about the userdata at idx. */
+static const char *udata_name(lua_State *L, int idx) {
+  const char *tname = NULL;
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) tname = lua_tostring(L, -1);
+  return lua_pushfstring(L, "userdata (%s)", tname ? tname : "no __name");
+}
+
+/* __reduce is on top: call it with the userdata at idx and encode what it returned. */
+static void encode_reduce(Enc *e, int idx) {
+  lua_State *L = e->L;
+  int top = lua_gettop(L) - 1, n, i;
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK)
+    enc_error(e, lua_pushfstring(L, "__reduce failed: %s", luaL_tolstring(L, -1, NULL)));
+  n = lua_gettop(L) - top;
+  if (n < 1 || (lua_type(L, top + 1) != LUA_TFUNCTION
+                && luaL_getmetafield(L, top + 1, "__call") == LUA_TNIL))
+    enc_error(e, lua_pushfstring(L, "__reduce failed: it returned %s, not a function",
+                                 n < 1 ? "nothing" : luaL_typename(L, top + 1)));
+  if (n - 1 > MAX_REDUCE_ARGS)
+    enc_error(e, "__reduce failed: it returned too many arguments");
+  luaL_checkstack(L, 6, "value too deeply nested");
+  e->b->flags |= BUF_COMPLEX | BUF_UNSAFE;
+  putbyte(e, T_REDUCE);
+  putvar(e, (lua_Unsigned)(n - 1));
+  for (i = 1; i <= n; i++) {
+    push_step(e, P_REDUCE, 0, i - 1);
+    encode(e, top + i);
+    e->depth--;
+  }
+  lua_settop(L, top);
+}
+
+/*
+** A full userdata that is not an lthreading proxy: rebuilt (__reduce), or an error.  Like
+** a table, it gets an id at its first visit; while its __reduce values are being encoded
+** the id is `false`, so a userdata inside its own __reduce values is an error instead of
+** an endless recursion.
+*/
+static void encode_userdata(Enc *e, int idx) {
+  lua_State *L = e->L;
+  int t, top = lua_gettop(L);
+  lua_Integer id;
+  luaL_checkstack(L, 8, "value too deeply nested");
+  lua_pushvalue(L, idx);
+  t = lua_rawget(L, e->seen);
+  if (t == LUA_TNUMBER) {
+    putbyte(e, T_REF);
+    putvar(e, (lua_Unsigned)lua_tointeger(L, -1));
+    lua_settop(L, top);
+    return;
+  }
+  if (t != LUA_TNIL)
+    enc_error(e, lua_pushfstring(L, "%s inside its own __reduce values", udata_name(L, idx)));
+  lua_pop(L, 1);
+  if (e->depth >= e->maxdepth)
+    enc_error(e, lua_pushfstring(L, "userdata nested too deeply (more than %d levels)",
+                                 e->maxdepth));
+  if (luaL_getmetafield(L, idx, "__reduce") != LUA_TNIL) {
+    id = e->nextid++;
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 0);                              /* in progress */
+    lua_rawset(L, e->seen);
+    encode_reduce(e, idx);
+  } else {
+    enc_error(e, udata_name(L, idx));
+    return;
+  }
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, id);
+  lua_rawset(L, e->seen);
+  lua_settop(L, top);
+}
+
 static void encode(Enc *e, int idx) {
   lua_State *L = e->L;
   switch (lua_type(L, idx)) {
@@ -518,11 +604,9 @@ static void encode(Enc *e, int idx) {
     case LUA_TUSERDATA: {
       lt_Proxy *p = lt_toproxy(L, idx);
       lt_Buf *b;
-      if (p == NULL) {
-        const char *tname = NULL;
-        if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) tname = lua_tostring(L, -1);
-        lua_pushfstring(L, "userdata (%s)", tname ? tname : "no __name");
-        enc_error(e, lua_tostring(L, -1));
+      if (p == NULL) {                        /* a foreign userdata */
+        encode_userdata(e, idx);
+        break;
       }
       if (p->obj->cls == &lt_ThreadClass) lt_thread_sent(L, idx);  /* its class and fields */
       b = e->b;
@@ -765,6 +849,27 @@ static void decode_function(Dec *d, int tag) {
   }
 }
 
+static const char K_NILREF = 0;   /* refs[id] of a rebuilt userdata whose f returned nil */
+
+/* T_REDUCE: f and its arguments, then f(args...) takes the id the sender gave the userdata. */
+static void decode_reduce(Dec *d) {
+  lua_State *L = d->L;
+  lua_Unsigned n = getvar(d), i;
+  int myid = d->nextid++;
+  if (n > MAX_REDUCE_ARGS) corrupt(d);
+  if (++d->depth > d->maxdepth)
+    luaL_error(L, "value nested too deeply for this thread (more than %d levels)",
+               d->maxdepth - 1);
+  luaL_checkstack(L, (int)n + 8, "too many values");
+  for (i = 0; i <= n; i++) decode(d);
+  lua_call(L, (int)n, 1);                     /* an error in f is the receiver's error */
+  need_refs(d);
+  if (lua_isnil(L, -1)) lua_pushlightuserdata(L, (void *)&K_NILREF);
+  else lua_pushvalue(L, -1);
+  lua_rawseti(L, d->refs, myid);
+  d->depth--;
+}
+
 static void decode(Dec *d) {
   lua_State *L = d->L;
   int t = getbyte(d);
@@ -783,6 +888,11 @@ static void decode(Dec *d) {
     case T_REF:
       need_refs(d);
       if (lua_rawgeti(L, d->refs, (lua_Integer)getvar(d)) == LUA_TNIL) corrupt(d);
+      if (lua_touserdata(L, -1) == &K_NILREF) { lua_pop(L, 1); lua_pushnil(L); }
+      break;
+    case T_REDUCE:
+      if (!d->allow_unsafe || d->b == NULL) corrupt(d);   /* never from untrusted bytes */
+      decode_reduce(d);
       break;
     case T_TABLE: case T_LFUNC: case T_CFUNC:
       if (++d->depth > d->maxdepth)
@@ -839,7 +949,8 @@ static int decode_run(lua_State *L, const lt_Buf *b, const char *data, size_t le
     d.refs = 0;
     for (i = 0; i < nvals; i++) {
       int tag = d.p < d.end ? (unsigned char)*d.p : -1;
-      if (tag == T_TABLE || tag == T_LFUNC || tag == T_CFUNC || tag == T_REF) corrupt(&d);
+      if (tag == T_TABLE || tag == T_LFUNC || tag == T_CFUNC || tag == T_REF
+          || tag == T_REDUCE) corrupt(&d);
       decode(&d);
     }
     return nvals;
