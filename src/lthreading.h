@@ -25,6 +25,7 @@
 **   queue_item.c  a queue item marshaled, priority keys            by these two)
 **   shared.c   Shared
 **   notify.c   an fd that mirrors a condition (fileno() of Queue, Future, Event)
+**   cref.c     C objects by reference: __lthreading_ref (include/lthreading_ref.h)
 **   pool.c     ThreadPoolExecutor: core, workers, submit, map, shutdown  (pool.h: private,
 **   future.c   Future, its waiters, as_completed                          shared by these two)
 **   lthreading.c  luaopen_lthreading: assembles the module table
@@ -235,6 +236,15 @@ static inline void lt_notify(_Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void 
   lt_Notify *n = atomic_load(slot);
   if (LT_UNLIKELY(n != NULL)) lt_notify_sync(n, ready, arg);
 }
+
+/* ============================================== C OBJECTS BY REFERENCE (cref.c) */
+/* A full userdata whose metatable has __lthreading_ref (include/lthreading_ref.h): an
+** lt_Object standing for its C object, holding one reference of the module's kind, or NULL
+** with *why set (the userdata is left alone).  May raise only before it allocates. */
+lt_Object *lt_cref_wrap(lua_State *L, int idx, const char **why);
+int  lt_cref_is(const lt_Object *o);
+/* Push the module's userdata for the object, in L (may raise). */
+void lt_cref_push(lua_State *L, lt_Object *o);
 
 /* ============================================================= OS THREADS (worker.c) */
 /* Run fn(arg) on an OS thread with asynchronous signals blocked and the configured stack

@@ -18,10 +18,12 @@
 **     package.loaded travel as names: the receiver uses its own value / require(name).
 **   - lthreading objects: an index into the buffer's object list; the buffer holds a
 **     reference to each, and the receiver gets its proxy for the same object.
-**   - other full userdata: rebuilt if its metatable has __reduce (T_REDUCE: the function
-**     __reduce returned and its arguments, called by the receiver; the sender's values
-**     cross by these rules); else an error.  It keeps identity as tables do: the same
-**     userdata twice in one transfer is one value on arrival (its id, then T_REF).
+**   - other full userdata: by reference if its metatable has __lthreading_ref (a C module's
+**     object, include/lthreading_ref.h; cref.c wraps it as an lt_Object in the object
+**     list: T_CREF); rebuilt if it has __reduce (T_REDUCE: the function __reduce returned
+**     and its arguments, called by the receiver; the sender's values cross by these rules);
+**     else an error.  Both keep identity as tables do: the same userdata twice in one
+**     transfer is one value on arrival (its id, then T_REF).
 **   - coroutines and other userdata: an error naming the path ("args[2].conn").
 **   Encoding runs under lua_pcall so that any error (bad value, memory) frees the buffer;
 **   values without tables/functions/userdata take a direct path with no pcall.
@@ -36,7 +38,7 @@
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_FLT, T_STR, T_LIGHT, T_I8, T_I16, T_I32,
   T_TABLE, T_REF, T_LFUNC, T_CFUNC, T_GLOBALS, T_NAMED, T_MODULE, T_OBJ,
-  T_ENV, T_UPJOIN, T_REDUCE
+  T_ENV, T_UPJOIN, T_REDUCE, T_CREF
 };
 
 #define BUF_COMPLEX 1          /* has tables/functions: decoding needs a refs table */
@@ -498,6 +500,26 @@ static void encode_number(Enc *e, int idx) {
 
 #define MAX_REDUCE_ARGS 250
 
+/* Append o to the buffer's object list (the reference is the caller's, now the buffer's). */
+static void put_object(Enc *e, lt_Object *o, int tag) {
+  lt_Buf *b = e->b;
+  b->objs[b->nobjs++] = o;
+  b->flags |= BUF_UNSAFE | BUF_COMPLEX;
+  putbyte(e, tag);                        /* may move the buffer: b is stale now */
+  putvar(e, (lua_Unsigned)(e->b->nobjs - 1));
+}
+
+static void reserve_object(Enc *e) {
+  lt_Buf *b = e->b;
+  if (b->nobjs == b->objcap) {
+    int ncap = b->objcap ? b->objcap * 2 : 4;
+    lt_Object **no = (lt_Object **)realloc(b->objs, (size_t)ncap * sizeof *no);
+    if (no == NULL) oom(e);
+    b->objs = no;
+    b->objcap = ncap;
+  }
+}
+
 /* "userdata (FILE*)": the name for messages about the userdata at idx. */
 static const char *udata_name(lua_State *L, int idx) {
   const char *tname = NULL;
@@ -532,10 +554,10 @@ static void encode_reduce(Enc *e, int idx) {
 }
 
 /*
-** A full userdata that is not an lthreading proxy: rebuilt (__reduce), or an error.  Like
-** a table, it gets an id at its first visit; while its __reduce values are being encoded
-** the id is `false`, so a userdata inside its own __reduce values is an error instead of
-** an endless recursion.
+** A full userdata that is not an lthreading proxy: by reference (__lthreading_ref), rebuilt
+** (__reduce), or an error.  Like a table, it gets an id at its first visit; while its
+** __reduce values are being encoded the id is `false`, so a userdata inside its own
+** __reduce values is an error instead of an endless recursion.
 */
 static void encode_userdata(Enc *e, int idx) {
   lua_State *L = e->L;
@@ -556,7 +578,16 @@ static void encode_userdata(Enc *e, int idx) {
   if (e->depth >= e->maxdepth)
     enc_error(e, lua_pushfstring(L, "userdata nested too deeply (more than %d levels)",
                                  e->maxdepth));
-  if (luaL_getmetafield(L, idx, "__reduce") != LUA_TNIL) {
+  if (luaL_getmetafield(L, idx, "__lthreading_ref") != LUA_TNIL) {
+    const char *why = NULL;
+    lt_Object *o;
+    lua_pop(L, 1);
+    reserve_object(e);
+    if ((o = lt_cref_wrap(L, idx, &why)) == NULL)
+      enc_error(e, lua_pushfstring(L, "%s: %s", udata_name(L, idx), why));
+    id = e->nextid++;
+    put_object(e, o, T_CREF);
+  } else if (luaL_getmetafield(L, idx, "__reduce") != LUA_TNIL) {
     id = e->nextid++;
     lua_pushvalue(L, idx);
     lua_pushboolean(L, 0);                              /* in progress */
@@ -890,9 +921,15 @@ static void decode(Dec *d) {
       if (lua_rawgeti(L, d->refs, (lua_Integer)getvar(d)) == LUA_TNIL) corrupt(d);
       if (lua_touserdata(L, -1) == &K_NILREF) { lua_pop(L, 1); lua_pushnil(L); }
       break;
-    case T_REDUCE:
+    case T_REDUCE: case T_CREF:
       if (!d->allow_unsafe || d->b == NULL) corrupt(d);   /* never from untrusted bytes */
-      decode_reduce(d);
+      if (t == T_REDUCE) decode_reduce(d);
+      else {
+        lua_Unsigned i = getvar(d);
+        if (i >= (lua_Unsigned)d->b->nobjs || !lt_cref_is(d->b->objs[i])) corrupt(d);
+        lt_cref_push(L, d->b->objs[i]);
+        register_ref(d);
+      }
       break;
     case T_TABLE: case T_LFUNC: case T_CFUNC:
       if (++d->depth > d->maxdepth)
@@ -950,7 +987,7 @@ static int decode_run(lua_State *L, const lt_Buf *b, const char *data, size_t le
     for (i = 0; i < nvals; i++) {
       int tag = d.p < d.end ? (unsigned char)*d.p : -1;
       if (tag == T_TABLE || tag == T_LFUNC || tag == T_CFUNC || tag == T_REF
-          || tag == T_REDUCE) corrupt(&d);
+          || tag == T_REDUCE || tag == T_CREF) corrupt(&d);
       decode(&d);
     }
     return nvals;
