@@ -18,12 +18,10 @@
 **     package.loaded travel as names: the receiver uses its own value / require(name).
 **   - lthreading objects: an index into the buffer's object list; the buffer holds a
 **     reference to each, and the receiver gets its proxy for the same object.
-**   - other full userdata: by reference if its metatable has __lthreading_ref (a C module's
-**     object, include/lthreading_ref.h; cref.c wraps it as an lt_Object in the object
-**     list: T_CREF); rebuilt if it has __reduce (T_REDUCE: the function __reduce returned
-**     and its arguments, called by the receiver; the sender's values cross by these rules);
-**     else an error.  Both keep identity as tables do: the same userdata twice in one
-**     transfer is one value on arrival (its id, then T_REF).
+**   - other full userdata: by reference if its metatable has __lthreading_ref (cref.c wraps
+**     the C module's object as an lt_Object in the object list: T_CREF); rebuilt if it has
+**     __reduce (T_REDUCE: what __reduce returned, a function and its arguments crossing by
+**     these rules; the receiver calls it); else an error.  Identity kept as for tables.
 **   - coroutines and other userdata: an error naming the path ("args[2].conn").
 **   Encoding runs under lua_pcall so that any error (bad value, memory) frees the buffer;
 **   values without tables/functions/userdata take a direct path with no pcall.
@@ -203,8 +201,8 @@ static void enc_error(Enc *e, const char *what) {
       luaL_addvalue(&B);
     } else if (s->kind == P_META) luaL_addstring(&B, ".<metatable>");
     else if (s->kind == P_REDUCE) {
-      if (s->n == 0) luaL_addstring(&B, ".<__reduce function>");
-      else { lua_pushfstring(L, ".<__reduce arg %d>", s->n); luaL_addvalue(&B); }
+      lua_pushfstring(L, s->n ? ".<__reduce arg %d>" : ".<__reduce function>", s->n);
+      luaL_addvalue(&B);
     }
     else {
       const char *name = lua_getupvalue(L, s->idx, s->n);
@@ -496,19 +494,9 @@ static void encode_number(Enc *e, int idx) {
   }
 }
 
-/* ------------------------------------------------------------- foreign userdata */
+#define MAX_REDUCE_ARGS 250   /* ------------------------------------- foreign userdata */
 
-#define MAX_REDUCE_ARGS 250
-
-/* Append o to the buffer's object list (the reference is the caller's, now the buffer's). */
-static void put_object(Enc *e, lt_Object *o, int tag) {
-  lt_Buf *b = e->b;
-  b->objs[b->nobjs++] = o;
-  b->flags |= BUF_UNSAFE | BUF_COMPLEX;
-  putbyte(e, tag);                        /* may move the buffer: b is stale now */
-  putvar(e, (lua_Unsigned)(e->b->nobjs - 1));
-}
-
+/* Room for one more object in the buffer's list (before taking the reference). */
 static void reserve_object(Enc *e) {
   lt_Buf *b = e->b;
   if (b->nobjs == b->objcap) {
@@ -562,44 +550,40 @@ static void encode_reduce(Enc *e, int idx) {
 static void encode_userdata(Enc *e, int idx) {
   lua_State *L = e->L;
   int t, top = lua_gettop(L);
-  lua_Integer id;
+  lua_Integer id = e->nextid;
   luaL_checkstack(L, 8, "value too deeply nested");
   lua_pushvalue(L, idx);
-  t = lua_rawget(L, e->seen);
-  if (t == LUA_TNUMBER) {
+  if ((t = lua_rawget(L, e->seen)) == LUA_TNUMBER) {    /* met before in this transfer */
     putbyte(e, T_REF);
     putvar(e, (lua_Unsigned)lua_tointeger(L, -1));
-    lua_settop(L, top);
-    return;
-  }
-  if (t != LUA_TNIL)
+  } else if (t != LUA_TNIL) {
     enc_error(e, lua_pushfstring(L, "%s inside its own __reduce values", udata_name(L, idx)));
-  lua_pop(L, 1);
-  if (e->depth >= e->maxdepth)
+  } else if (e->depth >= e->maxdepth) {
     enc_error(e, lua_pushfstring(L, "userdata nested too deeply (more than %d levels)",
                                  e->maxdepth));
-  if (luaL_getmetafield(L, idx, "__lthreading_ref") != LUA_TNIL) {
+  } else if (luaL_getmetafield(L, idx, "__lthreading_ref") != LUA_TNIL) {
     const char *why = NULL;
     lt_Object *o;
-    lua_pop(L, 1);
     reserve_object(e);
     if ((o = lt_cref_wrap(L, idx, &why)) == NULL)
       enc_error(e, lua_pushfstring(L, "%s: %s", udata_name(L, idx), why));
-    id = e->nextid++;
-    put_object(e, o, T_CREF);
+    e->nextid++;
+    e->b->objs[e->b->nobjs++] = o;            /* its one reference is the buffer's */
+    e->b->flags |= BUF_UNSAFE | BUF_COMPLEX;
+    putbyte(e, T_CREF);
+    putvar(e, (lua_Unsigned)(e->b->nobjs - 1));
   } else if (luaL_getmetafield(L, idx, "__reduce") != LUA_TNIL) {
-    id = e->nextid++;
+    e->nextid++;
     lua_pushvalue(L, idx);
     lua_pushboolean(L, 0);                              /* in progress */
     lua_rawset(L, e->seen);
     encode_reduce(e, idx);
-  } else {
-    enc_error(e, udata_name(L, idx));
-    return;
+  } else enc_error(e, udata_name(L, idx));
+  if (t == LUA_TNIL) {
+    lua_pushvalue(L, idx);
+    lua_pushinteger(L, id);
+    lua_rawset(L, e->seen);
   }
-  lua_pushvalue(L, idx);
-  lua_pushinteger(L, id);
-  lua_rawset(L, e->seen);
   lua_settop(L, top);
 }
 
@@ -640,14 +624,8 @@ static void encode(Enc *e, int idx) {
         break;
       }
       if (p->obj->cls == &lt_ThreadClass) lt_thread_sent(L, idx);  /* its class and fields */
+      reserve_object(e);
       b = e->b;
-      if (b->nobjs == b->objcap) {
-        int ncap = b->objcap ? b->objcap * 2 : 4;
-        lt_Object **no = (lt_Object **)realloc(b->objs, (size_t)ncap * sizeof *no);
-        if (no == NULL) oom(e);
-        b->objs = no;
-        b->objcap = ncap;
-      }
       if (p->obj != b->owner) lt_incref(p->obj);
       b->objs[b->nobjs++] = p->obj;
       b->flags |= BUF_UNSAFE;
@@ -882,23 +860,31 @@ static void decode_function(Dec *d, int tag) {
 
 static const char K_NILREF = 0;   /* refs[id] of a rebuilt userdata whose f returned nil */
 
-/* T_REDUCE: f and its arguments, then f(args...) takes the id the sender gave the userdata. */
-static void decode_reduce(Dec *d) {
+/* T_REDUCE: f and its arguments, then f(args...); T_CREF: the C module pushes its userdata
+** for the object.  The value takes the id the sender gave the userdata.  Never from
+** untrusted bytes (lt_decode_bytes): no function is called for them. */
+static void decode_foreign(Dec *d, int tag) {
   lua_State *L = d->L;
   lua_Unsigned n = getvar(d), i;
   int myid = d->nextid++;
-  if (n > MAX_REDUCE_ARGS) corrupt(d);
-  if (++d->depth > d->maxdepth)
-    luaL_error(L, "value nested too deeply for this thread (more than %d levels)",
-               d->maxdepth - 1);
-  luaL_checkstack(L, (int)n + 8, "too many values");
-  for (i = 0; i <= n; i++) decode(d);
-  lua_call(L, (int)n, 1);                     /* an error in f is the receiver's error */
+  if (!d->allow_unsafe || d->b == NULL) corrupt(d);
+  if (tag == T_CREF) {
+    if (n >= (lua_Unsigned)d->b->nobjs || !lt_cref_is(d->b->objs[n])) corrupt(d);
+    lt_cref_push(L, d->b->objs[n]);
+  } else {
+    if (n > MAX_REDUCE_ARGS) corrupt(d);
+    if (++d->depth > d->maxdepth)
+      luaL_error(L, "value nested too deeply for this thread (more than %d levels)",
+                 d->maxdepth - 1);
+    luaL_checkstack(L, (int)n + 8, "too many values");
+    for (i = 0; i <= n; i++) decode(d);
+    lua_call(L, (int)n, 1);                   /* an error in f is the receiver's error */
+    d->depth--;
+  }
   need_refs(d);
   if (lua_isnil(L, -1)) lua_pushlightuserdata(L, (void *)&K_NILREF);
   else lua_pushvalue(L, -1);
   lua_rawseti(L, d->refs, myid);
-  d->depth--;
 }
 
 static void decode(Dec *d) {
@@ -921,16 +907,7 @@ static void decode(Dec *d) {
       if (lua_rawgeti(L, d->refs, (lua_Integer)getvar(d)) == LUA_TNIL) corrupt(d);
       if (lua_touserdata(L, -1) == &K_NILREF) { lua_pop(L, 1); lua_pushnil(L); }
       break;
-    case T_REDUCE: case T_CREF:
-      if (!d->allow_unsafe || d->b == NULL) corrupt(d);   /* never from untrusted bytes */
-      if (t == T_REDUCE) decode_reduce(d);
-      else {
-        lua_Unsigned i = getvar(d);
-        if (i >= (lua_Unsigned)d->b->nobjs || !lt_cref_is(d->b->objs[i])) corrupt(d);
-        lt_cref_push(L, d->b->objs[i]);
-        register_ref(d);
-      }
-      break;
+    case T_REDUCE: case T_CREF: decode_foreign(d, t); break;
     case T_TABLE: case T_LFUNC: case T_CFUNC:
       if (++d->depth > d->maxdepth)
         luaL_error(L, "value nested too deeply for this thread (more than %d levels)",
