@@ -22,7 +22,7 @@
 **   lock.c     Lock, RLock and the lock-like surface shared by all lock-ish classes
 **   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier, Timer  local.c: Local
 **   queue.c    Queue family: storage, blocking, methods         (queue.h: private, shared
-**   queue_item.c  a queue item marshaled, priority keys            by these two)
+**   queue_item.c  a queue item marshaled, priority keys, batches   by these two)
 **   shared.c   Shared
 **   notify.c   an fd that mirrors a condition (fileno() of Queue, Future, Event)
 **   cref.c     C objects by reference: __lthreading_ref (include/lthreading_ref.h)

@@ -627,32 +627,6 @@ static int q_get_nowait(lua_State *L) {
 
 /* ---------------------------------------------------------------------- batches */
 
-/* The entries of a put_many between encoding and storing, in a userdata so that an error
-** while encoding (or a memory error) frees them: __gc frees e[done .. n). */
-typedef struct Batch { size_t n, done; PEntry e[1]; } Batch;
-static const char K_BATCH = 0;
-
-static int batch_gc(lua_State *L) {
-  Batch *b = (Batch *)lua_touserdata(L, 1);
-  for (; b->done < b->n; b->done++) lt_entry_free(&b->e[b->done]);
-  return 0;
-}
-
-static Batch *new_batch(lua_State *L, size_t n) {
-  Batch *b = (Batch *)lt_newuserdata(L, offsetof(Batch, e) + (n ? n : 1) * sizeof(PEntry), 0);
-  b->n = b->done = 0;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BATCH) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, batch_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
-  }
-  lua_setmetatable(L, -2);
-  return b;
-}
-
 /* q:put_many(array, [block = true], [timeout]) -> true | nil, "full"|"shutdown", n_put.
 ** The items of array[1 .. #array] go in in order, as many per lock round trip as there is
 ** room for; a bounded queue may make it wait (and time out) part way. */
@@ -669,7 +643,7 @@ static int q_put_many(lua_State *L) {
   if (n < 0) n = 0;
   if ((lua_Unsigned)n > ((size_t)-1 - sizeof(Batch)) / sizeof(PEntry))
     return luaL_error(L, "too many items");
-  b = new_batch(L, (size_t)n);                            /* L: q array batch */
+  b = lt_batch_new(L, (size_t)n);                         /* L: q array batch */
   for (i = 1; i <= n; i++) {
     ItemSrc src;
     src.arg = 2;

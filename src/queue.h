@@ -62,4 +62,10 @@ void lt_key_fetch(lua_State *L, int idx, const ItemSrc *src);
 ** memory. */
 int  lt_key_copy(lua_State *L, int idx, PKey *k);
 
+/* Batches (queue_item.c): the entries of a put_many between encoding and storing, in a
+** userdata so that an error while encoding (or a memory error) frees them: its __gc frees
+** e[done .. n).  lt_batch_new pushes one with room for n entries (n = done = 0). */
+typedef struct Batch { size_t n, done; PEntry e[1]; } Batch;
+Batch *lt_batch_new(lua_State *L, size_t n);
+
 #endif

@@ -1,6 +1,6 @@
 /*
 ** queue_item.c -- the queue's items and priorities: marshaling one value into an Item and
-** back, and PriorityQueue's keys.
+** back, PriorityQueue's keys, and put_many's batch of prepared entries.
 **
 ** ITEMS
 **   An item is marshaled once, on put, into a 16-byte Item: booleans, numbers and strings
@@ -14,6 +14,10 @@
 **   A PriorityQueue item is a table whose first element, its priority, is read at put time
 **   into a PKey: a number, or a string compared bytewise; numbers sort before strings;
 **   integers and floats compare exactly.  Equal keys are ordered by sequence number.
+**
+** BATCHES
+**   put_many encodes all its items before it locks: they wait in a Batch, a userdata whose
+**   __gc frees the entries not stored, so that an error while encoding leaks nothing.
 **
 ** LOCKING
 **   None taken here.  queue.c calls what may raise (encoding, pushing, fetching a key) and
@@ -210,3 +214,28 @@ int lt_key_copy(lua_State *L, int idx, PKey *k) {
 }
 
 void lt_key_free(PKey *k) { if (k->tag == K_STR) { free(k->u.str.s); k->tag = K_INT; } }
+
+/* ======================================================================== BATCHES */
+
+static const char K_BATCH = 0;
+
+static int batch_gc(lua_State *L) {
+  Batch *b = (Batch *)lua_touserdata(L, 1);
+  for (; b->done < b->n; b->done++) lt_entry_free(&b->e[b->done]);
+  return 0;
+}
+
+Batch *lt_batch_new(lua_State *L, size_t n) {
+  Batch *b = (Batch *)lt_newuserdata(L, offsetof(Batch, e) + (n ? n : 1) * sizeof(PEntry), 0);
+  b->n = b->done = 0;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BATCH) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, batch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
+  }
+  lua_setmetatable(L, -2);
+  return b;
+}
