@@ -238,6 +238,7 @@ describe("Future:add_done_callback (test_future.py)", function()
     local pool = threading.ThreadPoolExecutor(1)
     local gate = threading.Event()
     local blocker = pool:submit(wait_on, gate)
+    assert(H.wait_until(function() return blocker:running() end), "the worker took the blocker")
     return pool, function() gate:set(); blocker:result(T) end
   end
 
