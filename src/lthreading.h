@@ -35,7 +35,9 @@
 **     holding a C mutex or owning unregistered heap memory.  Copy what you need out, unlock,
 **     then raise.  lt_encode/lt_decode may raise: call them with no mutex held.
 **   - Object mutexes are leaves: hold at most one object's internal mutex at a time, except
-**     the documented order  Condition's own queue lock -> nothing else.
+**     the documented orders  Condition's own queue lock -> nothing else;  a queue's lock
+**     (q->pmu or q->tmu) -> its fileno() notifier's mutex (notify.c), a leaf;  a Future's
+**     mu -> an as_completed/wait waiter's mu (future.c).
 **     The process-wide thread list lock (thread.c) and the worker lock (worker.c) may be
 **     taken while holding nothing.
 **   - lt_decref() may run a destructor: never call it while holding an object mutex that the
