@@ -19,7 +19,8 @@ HDRS     = $(wildcard src/*.h)
 SPECS   ?= spec
 
 # Debian packages the commands below need; installed only when something is missing.
-DEB_PKGS = lua5.4 liblua5.4-dev lua-busted luarocks
+# lua-luv and lua-cqueues: the event loops of the fileno() specs and examples.
+DEB_PKGS = lua5.4 liblua5.4-dev lua-busted luarocks lua-luv lua-cqueues
 SUDO     = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export LUA_CPATH_5_4 := $(CURDIR)/?.so;;
@@ -39,6 +40,8 @@ deps:
 	[ -f "$(LUA_INC)/lua.h" ] || missing="$$missing liblua5.4-dev"; \
 	command -v busted >/dev/null 2>&1 || missing="$$missing lua-busted"; \
 	command -v luarocks >/dev/null 2>&1 || missing="$$missing luarocks"; \
+	$(LUA) -e 'require "luv"' >/dev/null 2>&1 || missing="$$missing lua-luv"; \
+	$(LUA) -e 'require "cqueues"' >/dev/null 2>&1 || missing="$$missing lua-cqueues"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -47,7 +50,7 @@ deps:
 
 # The Lua include directory is only known after deps ran: re-enter make for the build.
 test: deps
-	@$(MAKE) --no-print-directory lthreading.so build/foreign_thread
+	@$(MAKE) --no-print-directory lthreading.so build/foreign_thread build/cref/counter.so
 	$(BUSTED) $(SPECS)
 
 demo: deps
@@ -63,6 +66,13 @@ build/foreign_thread: tools/foreign_thread.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O1 -g -I$(LUA_INC) -o $@ $< -Wl,-E \
 	  -Wl,--whole-archive $(firstword $(wildcard /usr/lib/*/liblua5.4.a)) -Wl,--no-whole-archive -lpthread -lm -ldl
+
+# The example C module whose objects cross by reference (include/lthreading_ref.h); the
+# cref spec loads it from $$LT_CREF_DIR (default build/cref).  It never links lthreading.
+CREF_FLAGS = -std=c11 -D_GNU_SOURCE -fPIC -shared -Wall -Wextra -Iinclude -I$(LUA_INC)
+build/cref/counter.so: examples/cref/counter.c include/lthreading_ref.h
+	@mkdir -p $(@D)
+	$(CC) $(CREF_FLAGS) -O2 -g -o $@ $<
 
 bench/baseline: bench/baseline.c
 	$(CC) -std=c11 -O2 -D_GNU_SOURCE -I$(LUA_INC) -o $@ $< -llua5.4 -lpthread -lm -ldl
@@ -97,9 +107,13 @@ build/tsan/lua: tools/luahost.c
 # tracer at exit ("Tracer caught signal 11") or TSan's shadow reset (SEGV in
 # MemoryRangeSet) on a thread's first TLS access.  Nothing lthreading owns is reachable
 # only from TLS, and the allocator already resets the block's shadow: nothing is lost.
+build/asan/cref/counter.so: examples/cref/counter.c include/lthreading_ref.h
+	@mkdir -p $(@D)
+	$(CC) $(CREF_FLAGS) $(ASAN_FLAGS) -o $@ $<
+
 asan: deps
-	@$(MAKE) --no-print-directory build/asan/lthreading.so
-	LUA_CPATH_5_4="$(CURDIR)/build/asan/?.so;;" LD_PRELOAD=$(ASAN_RT) \
+	@$(MAKE) --no-print-directory build/asan/lthreading.so build/asan/cref/counter.so
+	LUA_CPATH_5_4="$(CURDIR)/build/asan/?.so;;" LD_PRELOAD=$(ASAN_RT) LT_CREF_DIR=$(CURDIR)/build/asan/cref \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0:intercept_tls_get_addr=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUSTED) $(SPECS)
@@ -109,9 +123,13 @@ build/tsan/foreign_thread: tools/foreign_thread.c
 	clang -std=c11 $(TSAN_FLAGS) -I$(LUA_INC) -o $@ $< -Wl,-E \
 	  -Wl,--whole-archive $(firstword $(wildcard /usr/lib/*/liblua5.4.a)) -Wl,--no-whole-archive -lpthread -lm -ldl
 
+build/tsan/cref/counter.so: examples/cref/counter.c include/lthreading_ref.h
+	@mkdir -p $(@D)
+	clang $(CREF_FLAGS) $(TSAN_FLAGS) -o $@ $<
+
 tsan: deps
-	@$(MAKE) --no-print-directory build/tsan/lthreading.so build/tsan/lua build/tsan/foreign_thread
-	LUA_CPATH_5_4="$(CURDIR)/build/tsan/?.so;;" LT_LUA="$(CURDIR)/build/tsan/lua" \
+	@$(MAKE) --no-print-directory build/tsan/lthreading.so build/tsan/lua build/tsan/foreign_thread build/tsan/cref/counter.so
+	LUA_CPATH_5_4="$(CURDIR)/build/tsan/?.so;;" LT_LUA="$(CURDIR)/build/tsan/lua" LT_CREF_DIR=$(CURDIR)/build/tsan/cref \
 	  LT_FOREIGN="$(CURDIR)/build/tsan/foreign_thread" \
 	  TSAN_OPTIONS="suppressions=$(CURDIR)/.ci/tsan.supp halt_on_error=0 exitcode=66 report_thread_leaks=0 intercept_tls_get_addr=0" \
 	  build/tsan/lua $$(command -v busted) $(SPECS)
@@ -120,7 +138,7 @@ tsan: deps
 # indirect leak, no memory error.  Prints busted's summary; exits non-zero on any error.
 VG_SPECS ?= spec/marshal_spec.lua spec/thread_spec.lua spec/lock_spec.lua
 valgrind: deps
-	@$(MAKE) --no-print-directory lthreading.so
+	@$(MAKE) --no-print-directory lthreading.so build/foreign_thread build/cref/counter.so
 	valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	  --show-leak-kinds=definite,indirect --suppressions=$(CURDIR)/.ci/valgrind.supp \
 	  $(LUA) $$(command -v busted) $(VG_SPECS)

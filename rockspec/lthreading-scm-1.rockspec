@@ -24,7 +24,8 @@ build = {
          sources = {
             "src/lthreading.c", "src/object.c", "src/marshal.c", "src/park.c",
             "src/thread.c", "src/lock.c", "src/sync.c", "src/local.c",
-            "src/queue.c", "src/shared.c", "src/pool.c", "src/worker.c",
+            "src/queue.c", "src/queue_item.c", "src/shared.c", "src/pool.c", "src/future.c",
+            "src/worker.c", "src/notify.c", "src/cref.c",
          },
          defines = { "_GNU_SOURCE" },
          libraries = { "pthread", "dl" },

@@ -55,7 +55,7 @@ M.OPTIONS = {
   Thread = { "target", "args", "name", "daemon", "memory_limit" },
   Timer = { "interval", "target", "args", "name", "daemon" },
   Queue = { "maxsize" },
-  ThreadPoolExecutor = { "max_workers" },
+  ThreadPoolExecutor = { "max_workers", "initializer", "initargs", "thread_name_prefix" },
 }
 
 -- Names the API specifies (API.md) that the module may not export yet: documenting or

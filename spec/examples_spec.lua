@@ -545,6 +545,19 @@ local CHECKS = {
       'failed task: result() raised "task failed"', "submit after shutdown is an error: true"}, L, show(out))
   end},
 
+  {"luv_queue", function(out, L)
+    expectations_hold(L, out, 2)
+    line_is(L, 3, "results: 1 4 9 16 25", out)
+    -- level-triggered, drained, and exact: no wake-up finds the queue empty (never spins)
+    assert.is_truthy(out:find("wake%-ups that found nothing: 0 of %d+"), show(out))
+  end},
+
+  {"cqueues_queue", function(out, L)
+    expectations_hold(L, out, 3)
+    has(out, "future: pool result (done: true)")
+    has(out, "producers finished: true")
+  end},
+
   {"rendezvous_lock", function(out, L)
     assert.are.equal(4, #L, show(out))
     before(L, "A1", "A2", out)

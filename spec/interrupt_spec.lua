@@ -213,7 +213,7 @@ describe("Ctrl-C (SIGINT) in the main thread", function()
     end
   end)
 
-  it("ends Future:result() / exception(), as_completed, pool:map and pool:shutdown(true)", function()
+  it("ends Future:result() / exception(), as_completed, threading.wait, pool:map and pool:shutdown(true)", function()
     local setup = [[
       local pool = threading.ThreadPoolExecutor(2)
       local ev = threading.Event()
@@ -228,6 +228,9 @@ describe("Ctrl-C (SIGINT) in the main thread", function()
     assert.equal("after 1", interrupted(setup,
       "pool:map(function(e) e:wait() end, {ev, ev, ev, ev})", after))
     assert.equal("after 1", interrupted(setup, "pool:shutdown(true)", after))
+    assert.equal("after 1", interrupted(setup, "threading.wait({fut})", after))
+    assert.equal("after 1", interrupted(setup,
+      "threading.wait({fut}, nil, threading.FIRST_COMPLETED)", after))
   end)
 
   it("ends a blocking call inside a coroutine of the main thread", function()
@@ -370,7 +373,7 @@ describe("Thread:cancel()", function()
     ev:set(); H.join(other)
   end)
 
-  it("interrupts the pool's waits: result, exception, as_completed, map, shutdown(true)", function()
+  it("interrupts the pool's waits: result, exception, as_completed, wait, map, shutdown(true)", function()
     local pool = threading.ThreadPoolExecutor(2)
     local ev = threading.Event()
     local fut = pool:submit(function(e) e:wait() return 5 end, ev)
@@ -381,6 +384,7 @@ describe("Thread:cancel()", function()
     raises_cancelled(cancelled(function(p, e) return p:map(function(x) x:wait() end, {e}) end,
                                pool, ev))
     raises_cancelled(cancelled(function(p) return p:shutdown(true) end, pool))
+    raises_cancelled(cancelled(function(f) return threading.wait({f}) end, fut))
     ev:set()
     assert.equal(5, fut:result(10))
     pool:shutdown(true)

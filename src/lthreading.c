@@ -85,6 +85,7 @@ int luaopen_lthreading(lua_State *L) {
   make_error(L, "BrokenBarrierError");
   make_error(L, "TimeoutError");
   make_error(L, "CancelledError");
+  make_error(L, "BrokenThreadPool");
   lt_open_thread(L);
   lt_open_lock(L);
   lt_open_sync(L);

@@ -22,7 +22,13 @@
 **   worker.c   the OS threads: spawned, reused while idle (with a state made ahead), joined
 **   lock.c     Lock, RLock and the lock-like surface shared by all lock-ish classes
 **   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier, Timer  local.c: Local
-**   queue.c    Queue family     shared.c  Shared      pool.c  ThreadPoolExecutor, Future
+**   queue.c    Queue family: storage, blocking, methods         (queue.h: private, shared
+**   queue_item.c  a queue item marshaled, priority keys, batches   by these two)
+**   shared.c   Shared
+**   notify.c   an fd that mirrors a condition (fileno() of Queue, Future, Event)
+**   cref.c     C objects by reference: __lthreading_ref (include/lthreading_ref.h)
+**   pool.c     ThreadPoolExecutor: core, workers, submit, map, shutdown  (pool.h: private,
+**   future.c   Future, its waiters, as_completed                          shared by these two)
 **   lthreading.c  luaopen_lthreading: assembles the module table
 **
 ** LOCKING RULES
@@ -30,7 +36,9 @@
 **     holding a C mutex or owning unregistered heap memory.  Copy what you need out, unlock,
 **     then raise.  lt_encode/lt_decode may raise: call them with no mutex held.
 **   - Object mutexes are leaves: hold at most one object's internal mutex at a time, except
-**     the documented order  Condition's own queue lock -> nothing else.
+**     the documented orders  Condition's own queue lock -> nothing else;  a queue's lock
+**     (q->pmu or q->tmu) -> its fileno() notifier's mutex (notify.c), a leaf;  a Future's
+**     mu -> an as_completed/wait waiter's mu (future.c).
 **     The process-wide thread list lock (thread.c) and the worker lock (worker.c) may be
 **     taken while holding nothing.
 **   - lt_decref() may run a destructor: never call it while holding an object mutex that the
@@ -183,7 +191,7 @@ int  lt_pushnamed(lua_State *L, const char *name); /* push it (opening lthreadin
 int  lt_pushnamed_raw(lua_State *L, const char *name); /* push it or nil; never opens */
 
 /* Error values (tables whose tostring is their name): "BrokenBarrierError", "TimeoutError",
-** "CancelledError".  lt_raise pushes one and raises it. */
+** "CancelledError", "BrokenThreadPool".  lt_raise pushes one and raises it. */
 int  lt_raise(lua_State *L, const char *errname);
 
 /* Argument helpers shared by every class. */
@@ -230,6 +238,35 @@ int     lt_decode(lua_State *L, const lt_Buf *b);
 void    lt_buf_free(lt_Buf *b);                  /* drops the object references; NULL ok */
 /* Low level, for fuzzing and tests: decode raw bytes (no object references allowed). */
 int     lt_decode_bytes(lua_State *L, const char *data, size_t len);
+
+/* ======================================================= FD NOTIFIER (notify.c) */
+/* An fd that polls readable exactly while an object's condition ready(arg) holds (see
+** notify.c).  The object keeps an _Atomic(lt_Notify *) slot, NULL until fileno() is asked
+** for, and calls lt_notify(slot, ready, arg) after each change of the condition: with no
+** fd asked for, that is one load and one predictable branch.  ready() only reads atomics
+** and must not raise or lock.  The destructor calls lt_notify_free(slot's value). */
+typedef struct lt_Notify lt_Notify;
+typedef int (*lt_ReadyFn)(void *arg);
+void lt_notify_sync(lt_Notify *n, lt_ReadyFn ready, void *arg);
+/* The slot's notifier, made on first use (race-free: one CAS); raises if no fd is left. */
+lt_Notify *lt_notify_make(lua_State *L, _Atomic(lt_Notify *) *slot);
+int  lt_notify_fd(const lt_Notify *n);
+/* obj:fileno(): lt_notify_make, sync it once, push its fd. */
+int  lt_pushfileno(lua_State *L, _Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void *arg);
+void lt_notify_free(lt_Notify *n);                       /* NULL ok */
+static inline void lt_notify(_Atomic(lt_Notify *) *slot, lt_ReadyFn ready, void *arg) {
+  lt_Notify *n = atomic_load(slot);
+  if (LT_UNLIKELY(n != NULL)) lt_notify_sync(n, ready, arg);
+}
+
+/* ============================================== C OBJECTS BY REFERENCE (cref.c) */
+/* A full userdata whose metatable has __lthreading_ref (include/lthreading_ref.h): an
+** lt_Object standing for its C object, holding one reference of the module's kind, or NULL
+** with *why set (the userdata is left alone).  May raise only before it allocates. */
+lt_Object *lt_cref_wrap(lua_State *L, int idx, const char **why);
+int  lt_cref_is(const lt_Object *o);
+/* Push the module's userdata for the object, in L (may raise). */
+void lt_cref_push(lua_State *L, lt_Object *o);
 
 /* ============================================================= OS THREADS (worker.c) */
 /* Run fn(arg) on an OS thread with asynchronous signals blocked and the configured stack

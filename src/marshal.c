@@ -18,7 +18,11 @@
 **     package.loaded travel as names: the receiver uses its own value / require(name).
 **   - lthreading objects: an index into the buffer's object list; the buffer holds a
 **     reference to each, and the receiver gets its proxy for the same object.
-**   - coroutines and foreign userdata: an error naming the path ("args[2].conn").
+**   - other full userdata: by reference if its metatable has __lthreading_ref (cref.c wraps
+**     the C module's object as an lt_Object in the object list: T_CREF); rebuilt if it has
+**     __reduce (T_REDUCE: what __reduce returned, a function and its arguments crossing by
+**     these rules; the receiver calls it); else an error.  Identity kept as for tables.
+**   - coroutines and other userdata: an error naming the path ("args[2].conn").
 **   Encoding runs under lua_pcall so that any error (bad value, memory) frees the buffer;
 **   values without tables/functions/userdata take a direct path with no pcall.
 **   Nesting is limited (LT_MAX_DEPTH) so that deep values fail cleanly instead of
@@ -32,7 +36,7 @@
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_FLT, T_STR, T_LIGHT, T_I8, T_I16, T_I32,
   T_TABLE, T_REF, T_LFUNC, T_CFUNC, T_GLOBALS, T_NAMED, T_MODULE, T_OBJ,
-  T_ENV, T_UPJOIN
+  T_ENV, T_UPJOIN, T_REDUCE, T_CREF
 };
 
 #define BUF_COMPLEX 1          /* has tables/functions: decoding needs a refs table */
@@ -76,7 +80,7 @@ static int max_depth(void) {
 /* ======================================================================== ENCODING */
 
 typedef struct PathStep { int kind, idx, n; } PathStep;
-enum { P_KEY, P_META, P_UPVAL, P_INDEX };
+enum { P_KEY, P_META, P_UPVAL, P_INDEX, P_REDUCE };
 
 typedef struct Enc {
   lua_State *L;
@@ -196,6 +200,10 @@ static void enc_error(Enc *e, const char *what) {
       lua_pushfstring(L, "[%d]", s->n);
       luaL_addvalue(&B);
     } else if (s->kind == P_META) luaL_addstring(&B, ".<metatable>");
+    else if (s->kind == P_REDUCE) {
+      lua_pushfstring(L, s->n ? ".<__reduce arg %d>" : ".<__reduce function>", s->n);
+      luaL_addvalue(&B);
+    }
     else {
       const char *name = lua_getupvalue(L, s->idx, s->n);
       if (name) lua_pop(L, 1);    /* the name string is kept by the function's prototype */
@@ -486,6 +494,99 @@ static void encode_number(Enc *e, int idx) {
   }
 }
 
+#define MAX_REDUCE_ARGS 250   /* ------------------------------------- foreign userdata */
+
+/* Room for one more object in the buffer's list (before taking the reference). */
+static void reserve_object(Enc *e) {
+  lt_Buf *b = e->b;
+  if (b->nobjs == b->objcap) {
+    int ncap = b->objcap ? b->objcap * 2 : 4;
+    lt_Object **no = (lt_Object **)realloc(b->objs, (size_t)ncap * sizeof *no);
+    if (no == NULL) oom(e);
+    b->objs = no;
+    b->objcap = ncap;
+  }
+}
+
+/* "userdata (FILE*)": the name for messages about the userdata at idx. */
+static const char *udata_name(lua_State *L, int idx) {
+  const char *tname = NULL;
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) tname = lua_tostring(L, -1);
+  return lua_pushfstring(L, "userdata (%s)", tname ? tname : "no __name");
+}
+
+/* __reduce is on top: call it with the userdata at idx and encode what it returned. */
+static void encode_reduce(Enc *e, int idx) {
+  lua_State *L = e->L;
+  int top = lua_gettop(L) - 1, n, i;
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK)
+    enc_error(e, lua_pushfstring(L, "__reduce failed: %s", luaL_tolstring(L, -1, NULL)));
+  n = lua_gettop(L) - top;
+  if (n < 1 || (lua_type(L, top + 1) != LUA_TFUNCTION
+                && luaL_getmetafield(L, top + 1, "__call") == LUA_TNIL))
+    enc_error(e, lua_pushfstring(L, "__reduce failed: it returned %s, not a function",
+                                 n < 1 ? "nothing" : luaL_typename(L, top + 1)));
+  if (n - 1 > MAX_REDUCE_ARGS)
+    enc_error(e, "__reduce failed: it returned too many arguments");
+  luaL_checkstack(L, 6, "value too deeply nested");
+  e->b->flags |= BUF_COMPLEX | BUF_UNSAFE;
+  putbyte(e, T_REDUCE);
+  putvar(e, (lua_Unsigned)(n - 1));
+  for (i = 1; i <= n; i++) {
+    push_step(e, P_REDUCE, 0, i - 1);
+    encode(e, top + i);
+    e->depth--;
+  }
+  lua_settop(L, top);
+}
+
+/*
+** A full userdata that is not an lthreading proxy: by reference (__lthreading_ref), rebuilt
+** (__reduce), or an error.  Like a table, it gets an id at its first visit; while its
+** __reduce values are being encoded the id is `false`, so a userdata inside its own
+** __reduce values is an error instead of an endless recursion.
+*/
+static void encode_userdata(Enc *e, int idx) {
+  lua_State *L = e->L;
+  int t, top = lua_gettop(L);
+  lua_Integer id = e->nextid;
+  luaL_checkstack(L, 8, "value too deeply nested");
+  lua_pushvalue(L, idx);
+  if ((t = lua_rawget(L, e->seen)) == LUA_TNUMBER) {    /* met before in this transfer */
+    putbyte(e, T_REF);
+    putvar(e, (lua_Unsigned)lua_tointeger(L, -1));
+  } else if (t != LUA_TNIL) {
+    enc_error(e, lua_pushfstring(L, "%s inside its own __reduce values", udata_name(L, idx)));
+  } else if (e->depth >= e->maxdepth) {
+    enc_error(e, lua_pushfstring(L, "userdata nested too deeply (more than %d levels)",
+                                 e->maxdepth));
+  } else if (luaL_getmetafield(L, idx, "__lthreading_ref") != LUA_TNIL) {
+    const char *why = NULL;
+    lt_Object *o;
+    reserve_object(e);
+    if ((o = lt_cref_wrap(L, idx, &why)) == NULL)
+      enc_error(e, lua_pushfstring(L, "%s: %s", udata_name(L, idx), why));
+    e->nextid++;
+    e->b->objs[e->b->nobjs++] = o;            /* its one reference is the buffer's */
+    e->b->flags |= BUF_UNSAFE | BUF_COMPLEX;
+    putbyte(e, T_CREF);
+    putvar(e, (lua_Unsigned)(e->b->nobjs - 1));
+  } else if (luaL_getmetafield(L, idx, "__reduce") != LUA_TNIL) {
+    e->nextid++;
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 0);                              /* in progress */
+    lua_rawset(L, e->seen);
+    encode_reduce(e, idx);
+  } else enc_error(e, udata_name(L, idx));
+  if (t == LUA_TNIL) {
+    lua_pushvalue(L, idx);
+    lua_pushinteger(L, id);
+    lua_rawset(L, e->seen);
+  }
+  lua_settop(L, top);
+}
+
 static void encode(Enc *e, int idx) {
   lua_State *L = e->L;
   switch (lua_type(L, idx)) {
@@ -521,21 +622,13 @@ static void encode(Enc *e, int idx) {
     case LUA_TUSERDATA: {
       lt_Proxy *p = lt_toproxy(L, idx);
       lt_Buf *b;
-      if (p == NULL) {
-        const char *tname = NULL;
-        if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) tname = lua_tostring(L, -1);
-        lua_pushfstring(L, "userdata (%s)", tname ? tname : "no __name");
-        enc_error(e, lua_tostring(L, -1));
+      if (p == NULL) {                        /* a foreign userdata */
+        encode_userdata(e, idx);
+        break;
       }
       if (p->obj->cls == &lt_ThreadClass) lt_thread_sent(L, idx);  /* its class and fields */
+      reserve_object(e);
       b = e->b;
-      if (b->nobjs == b->objcap) {
-        int ncap = b->objcap ? b->objcap * 2 : 4;
-        lt_Object **no = (lt_Object **)realloc(b->objs, (size_t)ncap * sizeof *no);
-        if (no == NULL) oom(e);
-        b->objs = no;
-        b->objcap = ncap;
-      }
       if (p->obj != b->owner) lt_incref(p->obj);
       b->objs[b->nobjs++] = p->obj;
       b->flags |= BUF_UNSAFE;
@@ -768,6 +861,35 @@ static void decode_function(Dec *d, int tag) {
   }
 }
 
+static const char K_NILREF = 0;   /* refs[id] of a rebuilt userdata whose f returned nil */
+
+/* T_REDUCE: f and its arguments, then f(args...); T_CREF: the C module pushes its userdata
+** for the object.  The value takes the id the sender gave the userdata.  Never from
+** untrusted bytes (lt_decode_bytes): no function is called for them. */
+static void decode_foreign(Dec *d, int tag) {
+  lua_State *L = d->L;
+  lua_Unsigned n = getvar(d), i;
+  int myid = d->nextid++;
+  if (!d->allow_unsafe || d->b == NULL) corrupt(d);
+  if (tag == T_CREF) {
+    if (n >= (lua_Unsigned)d->b->nobjs || !lt_cref_is(d->b->objs[n])) corrupt(d);
+    lt_cref_push(L, d->b->objs[n]);
+  } else {
+    if (n > MAX_REDUCE_ARGS) corrupt(d);
+    if (++d->depth > d->maxdepth)
+      luaL_error(L, "value nested too deeply for this thread (more than %d levels)",
+                 d->maxdepth - 1);
+    luaL_checkstack(L, (int)n + 8, "too many values");
+    for (i = 0; i <= n; i++) decode(d);
+    lua_call(L, (int)n, 1);                   /* an error in f is the receiver's error */
+    d->depth--;
+  }
+  need_refs(d);
+  if (lua_isnil(L, -1)) lua_pushlightuserdata(L, (void *)&K_NILREF);
+  else lua_pushvalue(L, -1);
+  lua_rawseti(L, d->refs, myid);
+}
+
 static void decode(Dec *d) {
   lua_State *L = d->L;
   int t = getbyte(d);
@@ -786,7 +908,9 @@ static void decode(Dec *d) {
     case T_REF:
       need_refs(d);
       if (lua_rawgeti(L, d->refs, (lua_Integer)getvar(d)) == LUA_TNIL) corrupt(d);
+      if (lua_touserdata(L, -1) == &K_NILREF) { lua_pop(L, 1); lua_pushnil(L); }
       break;
+    case T_REDUCE: case T_CREF: decode_foreign(d, t); break;
     case T_TABLE: case T_LFUNC: case T_CFUNC:
       if (++d->depth > d->maxdepth)
         luaL_error(L, "value nested too deeply for this thread (more than %d levels)",
@@ -844,7 +968,8 @@ static int decode_run(lua_State *L, const lt_Buf *b, const char *data, size_t le
     d.refs = 0;
     for (i = 0; i < nvals; i++) {
       int tag = d.p < d.end ? (unsigned char)*d.p : -1;
-      if (tag == T_TABLE || tag == T_LFUNC || tag == T_CFUNC || tag == T_REF) corrupt(&d);
+      if (tag == T_TABLE || tag == T_LFUNC || tag == T_CFUNC || tag == T_REF
+          || tag == T_REDUCE || tag == T_CREF) corrupt(&d);
       decode(&d);
     }
     return nvals;

@@ -1,5 +1,5 @@
 /*
-** pool.c -- ThreadPoolExecutor, Future, threading.as_completed.
+** pool.c -- ThreadPoolExecutor: the executor core, its workers, submit, map, shutdown.
 **
 ** THE POOL
 **   A ThreadPoolExecutor object is a thin handle on a Core, the part the workers share.
@@ -19,182 +19,21 @@
 **   the same worker (and only there).
 **
 ** FUTURES
-**   PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED.  The result buffer is written
-**   once, before the state becomes FINISHED, and freed with the Future, so result() decodes
-**   it without any lock, as often as wanted.  Waiters spin briefly, then park on fut->word.
-**   as_completed registers a Waiter with every future (a Link per future); finishing or
-**   cancelling a future appends it to each linked Waiter's done list.
+**   The Future object, its methods, its waiters and as_completed are in future.c; this
+**   file moves a Future through its states with the calls in pool.h.
 **
 ** LOCKING
-**   core->mu: the task queue and worker counts.  fut->mu: the state, the result, the links.
-**   Order: fut->mu -> waiter->mu (a finishing future notifies its waiters); nothing else
-**   nests.  G.mu (the list of live cores) is taken alone.  Nothing that can raise, and no
-**   lt_buf_free/lt_decref, under any of them.
+**   core->mu: the task queue and worker counts; no future's lock is taken under it (see
+**   future.c for fut->mu).  G.mu (the list of live cores) is taken alone.  Nothing that
+**   can raise, and no lt_buf_free/lt_decref, under any of them.
 */
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "lthreading.h"
-
-#if !defined(LT_POOL_SPIN_NS)
-#define LT_POOL_SPIN_NS 50e-6  /* seconds an idle worker or a result() waiter spins */
-#endif
-#if !defined(LT_POOL_SPIN_TIGHT)
-#define LT_POOL_SPIN_TIGHT 64  /* polls before a spinner yields between polls */
-#endif
-
-/* One poll of a bounded spin: tight at first, then yielding, so that a thread we wait for
-** that shares our core (a loaded machine) runs instead of being starved.  Returns 0 once
-** `until` passed. */
-static int spin_step(int i, double until) {
-  if (i <= LT_POOL_SPIN_TIGHT) lt_cpu_relax();
-  else sched_yield();
-  return (i & 7) != 0 || lt_now() < until;
-}
-
-enum { F_PENDING, F_RUNNING, F_CANCELLED, F_FINISHED };
-
-/* ======================================================================== FUTURES */
-
-typedef struct Waiter Waiter;
-
-typedef struct Link {          /* one future's membership in one as_completed Waiter */
-  struct Link *next, *prev;
-  Waiter *w;
-  int linked;                  /* under the future's mu */
-} Link;
-
-typedef struct Future {
-  lt_Object obj;
-  lt_RawLock mu;
-  atomic_int state;
-  int ok;                      /* FINISHED: 1 values, 0 error */
-  lt_Buf *result;              /* the values, or the error value */
-  char *traceback;             /* of the error, or NULL */
-  const char *cerr;            /* an error without a value (no Lua state to encode it) */
-  atomic_int word, waiters;    /* result() waiters park on word */
-  Link *links;
-} Future;
-
-static void future_destroy(lt_Object *o) {
-  Future *f = (Future *)o;
-  lt_buf_free(f->result);
-  free(f->traceback);
-  free(f);
-}
-
-static void future_metatable(lua_State *L);
-static const lt_Class FutureClass = { "Future", 0, future_destroy, future_metatable };
-
-static void flock_(Future *f) { lt_rawlock_acquire(&f->mu, 1, LT_FOREVER); }
-static void funlock(Future *f) { lt_rawlock_release(&f->mu); }
-
-static int is_done(int st) { return st == F_CANCELLED || st == F_FINISHED; }
-
-/* ------------------------------------------------------------- as_completed waiters */
-
-struct Waiter {
-  lt_RawLock mu;
-  atomic_int word;
-  int parked;
-  int ndone;
-  Future **done;               /* capacity: the number of futures */
-};
-
-/* A future became done (its mu held): tell the waiter. */
-static void waiter_add(Waiter *w, Future *f) {
-  int wake;
-  lt_rawlock_acquire(&w->mu, 1, LT_FOREVER);
-  w->done[w->ndone++] = f;
-  wake = w->parked;
-  atomic_fetch_add(&w->word, 1);
-  lt_rawlock_release(&w->mu);
-  if (wake) lt_unpark(&w->word, 1);
-}
-
-/* Make f done (mu held) and notify its as_completed waiters; the caller then wakes. */
-static void mark_done(Future *f, int state) {
-  Link *l;
-  atomic_store(&f->state, state);
-  for (l = f->links; l; l = l->next) {
-    l->linked = 0;
-    waiter_add(l->w, f);
-  }
-  f->links = NULL;
-  atomic_fetch_add(&f->word, 1);
-}
-
-static void wake_waiters(Future *f) {
-  if (atomic_load(&f->waiters) > 0) lt_unpark(&f->word, INT_MAX);
-}
-
-/* PENDING -> RUNNING; 0 if it was cancelled. */
-static int future_start(Future *f) {
-  int ok;
-  flock_(f);
-  ok = atomic_load(&f->state) == F_PENDING;
-  if (ok) atomic_store(&f->state, F_RUNNING);
-  funlock(f);
-  return ok;
-}
-
-static void future_finish(Future *f, int ok, lt_Buf *result, char *tb, const char *cerr) {
-  flock_(f);
-  f->ok = ok;
-  f->result = result;
-  f->traceback = tb;
-  f->cerr = cerr;
-  mark_done(f, F_FINISHED);
-  funlock(f);
-  wake_waiters(f);
-}
-
-/* PENDING -> CANCELLED: 1 if cancelled now or before. */
-static int future_cancel(Future *f) {
-  int st, r;
-  flock_(f);
-  st = atomic_load(&f->state);
-  if (st == F_PENDING) mark_done(f, F_CANCELLED);
-  r = st == F_PENDING || st == F_CANCELLED;
-  funlock(f);
-  if (st == F_PENDING) wake_waiters(f);
-  return r;
-}
-
-/* Wait until f is done or the deadline passed; returns whether it is done, or
-** LT_INTERRUPTED (armed by future_wait). */
-static int future_wait_(Future *f, double deadline) {
-  double until;
-  int i;
-  until = lt_now() + LT_POOL_SPIN_NS;
-  if (deadline != LT_FOREVER && deadline < until) until = deadline;
-  for (i = 1; !is_done(atomic_load(&f->state)); i++)
-    if (!spin_step(i, until)) break;
-  for (;;) {
-    int seen;
-    if (is_done(atomic_load(&f->state))) return 1;
-    seen = atomic_load(&f->word);
-    atomic_fetch_add(&f->waiters, 1);
-    if (is_done(atomic_load(&f->state))) { atomic_fetch_sub(&f->waiters, 1); return 1; }
-    i = lt_park(&f->word, seen, deadline);
-    atomic_fetch_sub(&f->waiters, 1);
-    if (i == LT_INTERRUPTED && !is_done(atomic_load(&f->state))) return LT_INTERRUPTED;
-    if (i < 0) return is_done(atomic_load(&f->state));
-  }
-}
-
-static int future_wait(Future *f, double deadline) {
-  int r;
-  if (is_done(atomic_load(&f->state))) return 1;
-  lt_intr_arm();
-  r = future_wait_(f, deadline);
-  lt_intr_disarm();
-  return r;
-}
+#include "pool.h"
 
 /* ================================================================== POOL CORE */
 
@@ -250,6 +89,9 @@ typedef struct Core {
   int id, next_worker;
   char *path, *cpath;          /* the creator's package.path / cpath */
   struct Core *next, *prev;    /* G.live */
+  lt_Buf *init;                /* initializer, then initargs; NULL: none */
+  char *prefix;                /* thread_name_prefix, or NULL */
+  atomic_int broken;           /* an initializer failed (shut is set too) */
 } Core;
 
 typedef struct Pool { lt_Object obj; Core *core; } Pool;
@@ -272,6 +114,8 @@ static void core_decref(Core *c) {
   pthread_mutex_unlock(&G.mu);
   free(c->path);
   free(c->cpath);
+  lt_buf_free(c->init);
+  free(c->prefix);
   free(c);
 }
 
@@ -286,11 +130,12 @@ static void task_free(Task *t) {
 }
 
 /*
-** Shut the core down: no more submits; with cancel, the queued tasks are cancelled; with
-** wait, return once every worker exited (except the caller, if it is one of them), or
-** LT_INTERRUPTED when that wait was interrupted (0 otherwise).
+** Shut the core down: no more submits; with cancel, the queued tasks are cancelled (their
+** done callbacks run in L); with wait, return once every worker exited (except the
+** caller, if it is one of them), or LT_INTERRUPTED when that wait was interrupted (0
+** otherwise).
 */
-static int core_shutdown(Core *c, int wait, int cancel) {
+static int core_shutdown(lua_State *L, Core *c, int wait, int cancel) {
   Task *dropped = NULL;
   int r = 0;
   clock_(c);
@@ -305,7 +150,7 @@ static int core_shutdown(Core *c, int wait, int cancel) {
   lt_unpark(&c->work_word, INT_MAX);
   while (dropped) {
     Task *next = dropped->next;
-    future_cancel(dropped->fut);
+    lt_future_cancel(L, dropped->fut);
     task_free(dropped);
     dropped = next;
   }
@@ -342,7 +187,7 @@ static void pools_at_exit(void) {
     }
     pthread_mutex_unlock(&G.mu);
     if (c == NULL) return;
-    if (core_shutdown(c, 1, 0) == LT_INTERRUPTED) { core_decref(c); return; }  /* Ctrl-C */
+    if (core_shutdown(NULL, c, 1, 0) == LT_INTERRUPTED) { core_decref(c); return; }  /* Ctrl-C */
     core_decref(c);
   }
 }
@@ -440,7 +285,7 @@ static void run_task(lua_State *L, Task *t) {
   if (status == LUA_OK) {
     res = try_encode(L, lua_gettop(L), &f->obj);    /* L: (empty) | encoding error */
     if (res != NULL) {
-      future_finish(f, 1, res, NULL, NULL);
+      lt_future_finish(L, f, 1, res, NULL, NULL);
       return;
     }
   } else {
@@ -458,7 +303,7 @@ static void run_task(lua_State *L, Task *t) {
     res = try_encode(L, 1, &f->obj);
   }
   lua_settop(L, 0);
-  future_finish(f, 0, res, tb, res ? NULL : "task failed (its error could not be reported)");
+  lt_future_finish(L, f, 0, res, tb, res ? NULL : "task failed (its error could not be reported)");
 }
 
 /* Take the next task, waiting (spin, then park) while there is none; NULL: exit. */
@@ -517,17 +362,81 @@ static int setup_p(lua_State *L) {
   return 0;
 }
 
+/* ------------------------------------------------------- initializer, broken pool */
+
+/* The message handler of the initializer: its error as a string, with a traceback. */
+static int init_msgh(lua_State *L) {
+  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  return 1;
+}
+
+/* lua_pcall'd: decode the initializer and its arguments (1: lt_Buf*) and call it. */
+static int init_body(lua_State *L) {
+  const lt_Buf *b = (const lt_Buf *)lua_touserdata(L, 1);
+  int n;
+  lua_settop(L, 0);
+  n = lt_decode(L, b);
+  lua_call(L, n - 1, 0);
+  return 0;
+}
+
+/* Run the pool's initializer in this worker's state; 0 (reported on stderr, as Python's
+** logger does) if it raised or there is no state to run it in. */
+static int run_initializer(lua_State *L, Core *c) {
+  if (L == NULL) {
+    fprintf(stderr, "Exception in initializer:\ncannot create a Lua state (out of memory)\n");
+    return 0;
+  }
+  lua_pushcfunction(L, init_msgh);
+  lua_pushcfunction(L, init_body);
+  lua_pushlightuserdata(L, c->init);
+  if (lua_pcall(L, 1, 0, 1) == LUA_OK) { lua_settop(L, 0); return 1; }
+  fprintf(stderr, "Exception in initializer:\n%s\n",
+          lua_isstring(L, -1) ? lua_tostring(L, -1) : "(an error object that is not a string)");
+  fflush(stderr);
+  lua_settop(L, 0);
+  return 0;
+}
+
+/* An initializer failed: the pool is broken, as Python's.  No more submits (they raise
+** BrokenThreadPool); the queued tasks fail with BrokenThreadPool (their callbacks run in
+** L, which may be NULL); idle workers exit. */
+static void core_break(lua_State *L, Core *c) {
+  Task *dropped;
+  clock_(c);
+  atomic_store(&c->broken, 1);
+  atomic_store(&c->shut, 1);
+  dropped = c->head;
+  c->head = c->tail = NULL;
+  atomic_store(&c->ntasks, 0);
+  atomic_fetch_add(&c->work_word, 1);
+  cunlock(c);
+  lt_unpark(&c->work_word, INT_MAX);
+  while (dropped) {
+    Task *next = dropped->next;
+    if (lt_future_start(dropped->fut)) lt_future_fail_named(L, dropped->fut, "BrokenThreadPool");
+    task_free(dropped);
+    dropped = next;
+  }
+}
+
+/* The worker's Thread name: thread_name_prefix_i, or ThreadPoolExecutor-N_i (Python's). */
+static void worker_name(Core *c, int index, char *buf, size_t size) {
+  if (c->prefix) snprintf(buf, size, "%s_%d", c->prefix, index);
+  else snprintf(buf, size, "ThreadPoolExecutor-%d_%d", c->id, index);
+}
+
 static void *worker_main(void *arg) {
   Core *c = (Core *)arg;
   lua_State *L;
   Task *t;
-  char name[64];
+  char name[256];
   int index;
   clock_(c);
   index = c->next_worker++;
   cunlock(c);
   T_core = c;
-  snprintf(name, sizeof name, "ThreadPoolExecutor-%d_%d", c->id, index);
+  worker_name(c, index, name, sizeof name);
   lt_adopt_current(name, 0);   /* non-daemon, as Python's workers; the pool joins them at exit */
   L = lt_newstate();
   if (L != NULL) {
@@ -535,10 +444,12 @@ static void *worker_main(void *arg) {
     lua_pushlightuserdata(L, c);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
   }
+  if (c->init != NULL && !run_initializer(L, c)) core_break(L, c);
   while ((t = take_task(c)) != NULL) {
-    if (future_start(t->fut)) {
+    if (lt_future_start(t->fut)) {
       if (L != NULL) run_task(L, t);
-      else future_finish(t->fut, 0, NULL, NULL, "cannot create a Lua state (out of memory)");
+      else lt_future_finish(NULL, t->fut, 0, NULL, NULL,
+                            "cannot create a Lua state (out of memory)");
     }
     task_free(t);
   }
@@ -559,7 +470,7 @@ static void *worker_main(void *arg) {
 static void pool_destroy(lt_Object *o) {
   Pool *p = (Pool *)o;
   if (p->core) {
-    core_shutdown(p->core, 0, 0);       /* the workers finish the queue, then exit */
+    core_shutdown(NULL, p->core, 0, 0); /* the workers finish the queue, then exit */
     core_decref(p->core);
   }
   free(p);
@@ -590,14 +501,63 @@ static int default_workers(void) {
   return n > 0 ? (n > 1024 ? 1024 : (int)n) : 1;
 }
 
-/* ThreadPoolExecutor([max_workers]) or ThreadPoolExecutor{max_workers = n} */
+/* The table form's other options, at 2 (initializer), 3 (initargs), 4 (prefix): checked. */
+static void check_options(lua_State *L) {
+  if (!lua_isnil(L, 2) && lua_type(L, 2) != LUA_TFUNCTION
+      && luaL_getmetafield(L, 2, "__call") == LUA_TNIL)
+    luaL_argerror(L, 1, "initializer must be a callable");
+  if (!lua_isnil(L, 3) && !lua_istable(L, 3))
+    luaL_argerror(L, 1, lua_pushfstring(L, "initargs: table expected, got %s",
+                                        luaL_typename(L, 3)));
+  if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TSTRING)
+    luaL_argerror(L, 1, lua_pushfstring(L, "thread_name_prefix: string expected, got %s",
+                                        luaL_typename(L, 4)));
+}
+
+/* Fill c's initializer (2: the function, 3: initargs or nil) and prefix (4).  May raise;
+** c belongs to the pool object already, whose destructor frees what was set. */
+static void set_options(lua_State *L, Core *c) {
+  static const char *const names[] = {
+    "initializer", "initargs[1]", "initargs[2]", "initargs[3]", "initargs[4]",
+    "initargs[5]", "initargs[6]", "initargs[7]"
+  };
+  if (!lua_isnil(L, 4)) {
+    size_t len;
+    const char *s = lua_tolstring(L, 4, &len);
+    if ((c->prefix = (char *)malloc(len + 1)) == NULL) luaL_error(L, "not enough memory");
+    memcpy(c->prefix, s, len + 1);
+  }
+  if (!lua_isnil(L, 2)) {
+    int base = lua_gettop(L) + 1, n = 1;
+    lua_Integer i, nargs = lua_istable(L, 3) ? luaL_len(L, 3) : 0;
+    luaL_checkstack(L, (int)(nargs < 200 ? nargs : 200) + 2, "too many initargs");
+    lua_pushvalue(L, 2);
+    for (i = 1; i <= nargs; i++, n++) {
+      if (n >= 200) luaL_error(L, "too many initargs");
+      lua_geti(L, 3, i);
+    }
+    c->init = lt_encode(L, base, n, n <= 8 ? names : NULL);
+    lua_settop(L, base - 1);
+  }
+}
+
+/* ThreadPoolExecutor([max_workers]) or ThreadPoolExecutor{max_workers = n, initializer = f,
+** initargs = {...}, thread_name_prefix = "name"} */
 static int f_pool(lua_State *L) {
   lua_Integer max;
   Pool *p;
   Core *c;
-  static const char *const known[] = { "max_workers", NULL };
-  if (lua_istable(L, 1)) {
+  static const char *const known[] = {
+    "max_workers", "initializer", "initargs", "thread_name_prefix", NULL
+  };
+  int opts = lua_istable(L, 1);
+  if (opts) {
     lt_checkoptions(L, 1, known);
+    lua_settop(L, 1);
+    lua_getfield(L, 1, "initializer");                   /* 2 */
+    lua_getfield(L, 1, "initargs");                      /* 3 */
+    lua_getfield(L, 1, "thread_name_prefix");            /* 4 */
+    check_options(L);
     lua_getfield(L, 1, "max_workers");
     lua_replace(L, 1);
   }
@@ -605,7 +565,7 @@ static int f_pool(lua_State *L) {
   if (lua_isnoneornil(L, 1)) max = default_workers();
   luaL_argcheck(L, max > 0, 1, "max_workers must be greater than 0");
   luaL_argcheck(L, max <= 100000, 1, "max_workers too large: above 100000");
-  lua_settop(L, 0);
+  lua_settop(L, opts ? 4 : 0);
   p = (Pool *)lt_newobject(L, &PoolClass, sizeof(Pool));
   c = (Core *)calloc(1, sizeof(Core));
   if (c == NULL) return luaL_error(L, "not enough memory");
@@ -627,16 +587,8 @@ static int f_pool(lua_State *L) {
   pthread_mutex_unlock(&G.mu);
   p->core = c;
   lt_on_exit(pools_at_exit);
+  if (opts) set_options(L, c);
   return 1;
-}
-
-static Future *new_future(lua_State *L) {
-  Future *f = (Future *)lt_newobject(L, &FutureClass, sizeof(Future));
-  atomic_init(&f->mu.word, 0);
-  atomic_init(&f->state, F_PENDING);
-  atomic_init(&f->word, 0);
-  atomic_init(&f->waiters, 0);
-  return f;
 }
 
 static const char K_FNCACHE = 0;   /* registry[&K_FNCACHE] = {[function] = FnBox} weak k */
@@ -717,9 +669,10 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
   lt_Buf *call;
   FnRef *fn;
   int spawn = 0, wake = 0, rc;
+  if (atomic_load(&c->broken)) lt_raise(L, "BrokenThreadPool");
   if (atomic_load(&c->shut)) luaL_error(L, "cannot schedule new futures after shutdown");
   fn = cached_fn(L, idx);                             /* a borrowed pointer, or NULL */
-  f = new_future(L);                                  /* owned by its proxy, on top */
+  f = lt_future_new(L);                               /* owned by its proxy, on top */
   if (fn) call = lt_encode(L, idx + 1, n - 1, n <= 8 ? names + 1 : NULL);
   else call = lt_encode(L, idx, n, n <= 8 ? names : NULL);
   if ((t = (Task *)malloc(sizeof *t)) == NULL) {
@@ -736,6 +689,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
   if (atomic_load(&c->shut)) {
     cunlock(c);
     task_free(t);
+    if (atomic_load(&c->broken)) lt_raise(L, "BrokenThreadPool");
     luaL_error(L, "cannot schedule new futures after shutdown");
   }
   if (c->tail) c->tail->next = t;
@@ -778,7 +732,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
     cunlock(c);
     core_decref(c);
     if (none) {
-      future_cancel(f);
+      lt_future_cancel(L, f);
       task_free(t);
       luaL_error(L, "can't start new thread (%s)", strerror(rc));
     }
@@ -797,24 +751,13 @@ static int p_submit(lua_State *L) {
 static int p_shutdown(lua_State *L) {
   Core *c = checkcore(L);
   int wait = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
-  if (core_shutdown(c, wait, lua_toboolean(L, 3)) == LT_INTERRUPTED) lt_intr_raise(L);
+  if (core_shutdown(L, c, wait, lua_toboolean(L, 3)) == LT_INTERRUPTED) lt_intr_raise(L);
   return 0;
 }
 
 static int p_close(lua_State *L) {
-  if (core_shutdown(checkcore(L), 1, 0) == LT_INTERRUPTED) lt_intr_raise(L);
+  if (core_shutdown(L, checkcore(L), 1, 0) == LT_INTERRUPTED) lt_intr_raise(L);
   return 0;
-}
-
-/* Push f's results (f FINISHED) or raise its error. */
-static int push_result(lua_State *L, Future *f) {
-  if (atomic_load(&f->state) == F_CANCELLED) return lt_raise(L, "CancelledError");
-  if (!f->ok) {
-    if (f->result == NULL) return luaL_error(L, "%s", f->cerr ? f->cerr : "task failed");
-    lt_decode(L, f->result);
-    return lua_error(L);
-  }
-  return lt_decode(L, f->result);
 }
 
 /* lua_pcall'd by p_map: 1: Core (light userdata), 2: f, 3: items, 4: futures (filled as
@@ -837,15 +780,15 @@ static int map_run(lua_State *L) {
     Future *f;
     int nres, w;
     lua_rawgeti(L, 4, i);
-    f = (Future *)lt_toobject(L, -1, &FutureClass);
-    w = future_wait(f, deadline);
+    f = (Future *)lt_toobject(L, -1, &lt_FutureClass);
+    w = lt_future_wait(f, deadline);
     if (w == LT_INTERRUPTED && lt_intr_raise(L) == 0) {  /* Ctrl-C: p_map cancels the rest */
       lua_sethook(L, NULL, 0, 0);                         /* raise it here, once (as lstop) */
       return luaL_error(L, "interrupted!");
     }
     if (w != 1) return lt_raise(L, "TimeoutError");
     lua_pop(L, 1);
-    nres = push_result(L, f);                           /* raises the task's error */
+    nres = lt_future_push_result(L, f);                 /* raises the task's error */
     if (nres == 0) lua_pushnil(L);
     else if (nres > 1) lua_pop(L, nres - 1);
     lua_rawseti(L, 5, i);
@@ -879,242 +822,10 @@ static int p_map(lua_State *L) {
   for (i = 1; i <= n; i++) {
     lt_Object *o;
     lua_rawgeti(L, 4, i);
-    if ((o = lt_toobject(L, -1, &FutureClass)) != NULL) future_cancel((Future *)o);
+    if ((o = lt_toobject(L, -1, &lt_FutureClass)) != NULL) lt_future_cancel(L, (Future *)o);
     lua_pop(L, 1);
   }
   return lua_error(L);
-}
-
-/* ============================================================== FUTURE METHODS */
-
-/* fut:result([timeout]) -> the task's values; raises its error, TimeoutError, or
-** CancelledError. */
-static int fu_result(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  double deadline = lt_deadline(lt_opttimeout(L, 2));
-  int w;
-  lua_settop(L, 1);
-  if ((w = future_wait(f, deadline)) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
-  if (!w) return lt_raise(L, "TimeoutError");
-  return push_result(L, f);
-}
-
-/* fut:exception([timeout]) -> the task's error value and traceback, or nil if it
-** succeeded; raises TimeoutError or CancelledError. */
-static int fu_exception(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  double deadline = lt_deadline(lt_opttimeout(L, 2));
-  int w;
-  lua_settop(L, 1);
-  if ((w = future_wait(f, deadline)) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
-  if (!w) return lt_raise(L, "TimeoutError");
-  if (atomic_load(&f->state) == F_CANCELLED) return lt_raise(L, "CancelledError");
-  if (f->ok) { lua_pushnil(L); return 1; }
-  if (f->result == NULL) lua_pushstring(L, f->cerr ? f->cerr : "task failed");
-  else lt_decode(L, f->result);
-  if (f->traceback) lua_pushstring(L, f->traceback);
-  else lua_pushnil(L);
-  return 2;
-}
-
-static int fu_done(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  lua_pushboolean(L, is_done(atomic_load(&f->state)));
-  return 1;
-}
-
-static int fu_running(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  lua_pushboolean(L, atomic_load(&f->state) == F_RUNNING);
-  return 1;
-}
-
-static int fu_cancelled(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  lua_pushboolean(L, atomic_load(&f->state) == F_CANCELLED);
-  return 1;
-}
-
-static int fu_cancel(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  lua_pushboolean(L, future_cancel(f));
-  return 1;
-}
-
-static int fu_tostring(lua_State *L) {
-  static const char *const names[] = { "pending", "running", "cancelled", "finished" };
-  Future *f = (Future *)lt_checkself(L, &FutureClass);
-  int st = atomic_load(&f->state);
-  lua_pushfstring(L, "<Future %s%s: %p>", names[st],
-                  st == F_FINISHED ? (f->ok ? " returned" : " raised") : "", (void *)f);
-  return 1;
-}
-
-/* ================================================================ as_completed */
-
-typedef struct AC {
-  Waiter w;
-  int n, yielded;
-  double deadline;
-  int closed;
-  Future **futs;               /* n references */
-  Link *links;                 /* n */
-} AC;
-
-static void ac_close(AC *a) {
-  int i;
-  if (a->closed) return;
-  a->closed = 1;
-  for (i = 0; i < a->n; i++) {          /* unlink first: no future touches us after this */
-    Future *f = a->futs[i];
-    Link *l = &a->links[i];
-    flock_(f);
-    if (l->linked) {
-      if (l->prev) l->prev->next = l->next;
-      else f->links = l->next;
-      if (l->next) l->next->prev = l->prev;
-      l->linked = 0;
-    }
-    funlock(f);
-  }
-  for (i = 0; i < a->n; i++) lt_decref(&a->futs[i]->obj);
-  free(a->futs);
-  free(a->links);
-  free(a->w.done);
-  a->futs = NULL;
-  a->links = NULL;
-  a->w.done = NULL;
-  a->n = 0;
-}
-
-static int ac_gc(lua_State *L) {
-  ac_close((AC *)lua_touserdata(L, 1));
-  return 0;
-}
-
-/* The next future to give (*f, 1), none left (0), the deadline passed (-1), or
-** LT_INTERRUPTED (armed by ac_next; nothing given). */
-static int ac_wait(AC *a, Future **f) {
-  for (;;) {
-    int seen, r;
-    if (a->closed || a->yielded >= a->n) return 0;
-    lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
-    if (a->yielded < a->w.ndone) *f = a->w.done[a->yielded++];
-    seen = atomic_load(&a->w.word);
-    if (*f == NULL) a->w.parked = 1;
-    lt_rawlock_release(&a->w.mu);
-    if (*f) return 1;
-    if ((r = lt_park(&a->w.word, seen, a->deadline)) < 0) {
-      int late;
-      lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
-      a->w.parked = 0;
-      late = a->yielded < a->w.ndone;
-      lt_rawlock_release(&a->w.mu);
-      if (r == LT_INTERRUPTED) return r;
-      if (!late) return -1;
-    } else {
-      lt_rawlock_acquire(&a->w.mu, 1, LT_FOREVER);
-      a->w.parked = 0;
-      lt_rawlock_release(&a->w.mu);
-    }
-  }
-}
-
-/* The iterator: the next future to finish; nil when all were given. */
-static int ac_next(lua_State *L) {
-  AC *a = (AC *)lua_touserdata(L, lua_upvalueindex(1));
-  Future *f = NULL;
-  int r;
-  lt_intr_arm();
-  r = ac_wait(a, &f);
-  lt_intr_disarm();
-  if (r == 1) { lt_pushobject(L, &f->obj); return 1; }
-  if (r == LT_INTERRUPTED) { lt_intr_raise(L); lua_pushnil(L); return 1; }
-  ac_close(a);
-  if (r < 0) return lt_raise(L, "TimeoutError");
-  lua_pushnil(L);
-  return 1;
-}
-
-static const char K_ACMETA = 0;
-
-/* threading.as_completed(futures, [timeout]) -> iterator over the futures (duplicates
-** once) as they finish or are cancelled: those done already first.  Once the timeout
-** (counted from this call) passes with futures left, the iterator raises TimeoutError. */
-static int f_as_completed(lua_State *L) {
-  AC *a;
-  lua_Integer n, i;
-  int k = 0;
-  double deadline;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  deadline = lt_deadline(lt_opttimeout(L, 2));
-  lua_settop(L, 2);
-  n = luaL_len(L, 1);
-  lua_newtable(L);                                        /* 3: seen set */
-  for (i = 1; i <= n; i++) {                              /* check and dedup first */
-    lua_geti(L, 1, i);
-    if (lt_toobject(L, -1, &FutureClass) == NULL)
-      return luaL_error(L, "as_completed: futures[%I] is not a Future (got %s)", i,
-                        luaL_typename(L, -1));
-    lua_pushboolean(L, 1);
-    lua_rawset(L, 3);
-  }
-  n = 0;
-  lua_pushnil(L);
-  while (lua_next(L, 3)) { lua_pop(L, 1); n++; }
-  a = (AC *)lt_newuserdata(L, sizeof(AC), 0);             /* 4 */
-  memset(a, 0, sizeof *a);
-  a->closed = 1;                                          /* until filled */
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_ACMETA) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 2);
-    lua_pushcfunction(L, ac_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, ac_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ACMETA);
-  }
-  lua_setmetatable(L, 4);
-  a->deadline = deadline;
-  atomic_init(&a->w.mu.word, 0);
-  atomic_init(&a->w.word, 0);
-  a->futs = (Future **)calloc((size_t)(n ? n : 1), sizeof(Future *));
-  a->links = (Link *)calloc((size_t)(n ? n : 1), sizeof(Link));
-  a->w.done = (Future **)calloc((size_t)(n ? n : 1), sizeof(Future *));
-  if (!a->futs || !a->links || !a->w.done) {
-    free(a->futs); free(a->links); free(a->w.done);
-    a->futs = NULL; a->links = NULL; a->w.done = NULL;
-    return luaL_error(L, "not enough memory");
-  }
-  a->closed = 0;
-  lua_pushnil(L);
-  while (lua_next(L, 3)) {                                /* no raise in this loop */
-    Future *f = (Future *)lt_toobject(L, -2, &FutureClass);
-    Link *l = &a->links[k];
-    lua_pop(L, 1);
-    lt_incref(&f->obj);
-    a->futs[k++] = f;
-    a->n = k;
-    l->w = &a->w;
-    flock_(f);
-    if (is_done(atomic_load(&f->state))) {
-      waiter_add(&a->w, f);
-    } else {
-      l->prev = NULL;
-      l->next = f->links;
-      if (f->links) f->links->prev = l;
-      f->links = l;
-      l->linked = 1;
-    }
-    funlock(f);
-  }
-  lua_pushvalue(L, 4);
-  lua_pushcclosure(L, ac_next, 1);                        /* iterator, nil, nil, closer */
-  lua_pushnil(L);
-  lua_pushnil(L);
-  lua_pushvalue(L, 4);
-  return 4;
 }
 
 /* ============================================================================ OPEN */
@@ -1127,19 +838,8 @@ static void pool_metatable(lua_State *L) {
   lt_classmetatable(L, &PoolClass, meth, metameth);
 }
 
-static void future_metatable(lua_State *L) {
-  static const luaL_Reg meth[] = {
-    {"result", fu_result}, {"exception", fu_exception}, {"done", fu_done},
-    {"running", fu_running}, {"cancelled", fu_cancelled}, {"cancel", fu_cancel},
-    {NULL, NULL}
-  };
-  static const luaL_Reg metameth[] = { {"__tostring", fu_tostring}, {NULL, NULL} };
-  lt_classmetatable(L, &FutureClass, meth, metameth);
-}
-
 void lt_open_pool(lua_State *L) {
   lua_pushcfunction(L, f_pool);
   lua_setfield(L, -2, "ThreadPoolExecutor");
-  lua_pushcfunction(L, f_as_completed);
-  lua_setfield(L, -2, "as_completed");
+  lt_open_future(L);
 }

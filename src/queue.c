@@ -1,13 +1,7 @@
 /*
 ** queue.c -- Queue, LifoQueue, PriorityQueue, SimpleQueue: messages between threads.
-**
-** ITEMS
-**   An item is marshaled once, on put, into a 16-byte Item: booleans, numbers and strings
-**   of up to 14 bytes are stored inline (no allocation at all); longer strings are one
-**   malloc'd block; anything else is an lt_Buf (lt_encode_owned, the queue as owner, so a
-**   queue that holds itself is no reference cycle).  get() pushes the item in the getter's
-**   state.  Inline items own no memory, so pushing them may raise freely; an item that owns
-**   memory is pushed under lua_pcall and freed before any error is re-raised.
+**   This file: the storage, the blocking, the methods.  Marshaling an item into an Item
+**   and back, and PriorityQueue's keys, are in queue_item.c (queue.h: what they share).
 **
 ** STORAGE
 **   Queue/SimpleQueue (FIFO): a linked list of fixed segments with TWO locks, as in
@@ -45,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lthreading.h"
+#include "queue.h"
 
 #if !defined(LT_QSPIN_MAX_NS)
 #define LT_QSPIN_MAX_NS 30000  /* the longest spin of a waiter before parking, ns */
@@ -58,220 +52,10 @@
 #endif
 #define CHUNK 512              /* items moved per lock round trip by get_many */
 
-enum { I_FALSE, I_TRUE, I_INT, I_FLT, I_SSTR, I_LSTR, I_BUF };
 enum { Q_FIFO, Q_LIFO, Q_PRIO };
 enum { OK, EMPTY_OR_FULL, SHUTDOWN, INTERRUPTED };
 
-/* ========================================================================== ITEMS */
-
-typedef struct Item {
-  unsigned char tag, len;      /* len: I_SSTR length */
-  char s[6];                   /* an I_SSTR spans s[] and v: 14 bytes */
-  union { lua_Integer i; lua_Number n; void *p; } v;
-} Item;
-#define SSTR_MAX (sizeof(Item) - offsetof(Item, s))
-#define SSTR(it) ((char *)(it) + offsetof(Item, s))
-
-typedef struct LStr { size_t len; char data[1]; } LStr;
-
-static int item_heavy(const Item *it) { return it->tag >= I_LSTR; }
-
-static void item_free(Item *it) {
-  if (it->tag == I_LSTR) free(it->v.p);
-  else if (it->tag == I_BUF) lt_buf_free((lt_Buf *)it->v.p);
-  it->tag = I_FALSE;
-}
-
-/*
-** Where an item comes from, for its error messages: argument `arg` of the method, and
-** `index` its position in put_many's array (0: put's own item).  put_many's errors name
-** the item: "bad argument #1 to 'put_many' (item [2]: nil is not a valid queue item ...)".
-*/
-typedef struct ItemSrc { int arg; lua_Integer index; } ItemSrc;
-#define NIL_ITEM "nil is not a valid queue item (use false or a sentinel)"
 static const ItemSrc PUT_ITEM = { 2, 0 };   /* put's and put_nowait's item */
-
-static void item_error(lua_State *L, const ItemSrc *src, const char *msg) {
-  if (src->index > 0) msg = lua_pushfstring(L, "item [%I]: %s", (LUAI_UACINT)src->index, msg);
-  luaL_argerror(L, src->arg, msg);
-}
-
-/* Encode the value at idx into *it.  May raise; then nothing is owned. */
-static void item_encode(lua_State *L, int idx, Item *it, lt_Object *owner,
-                        const ItemSrc *src) {
-  const char *names[1];
-  names[0] = "item";
-  switch (lua_type(L, idx)) {
-    case LUA_TNONE: case LUA_TNIL:
-      item_error(L, src, NIL_ITEM);
-      break;
-    case LUA_TBOOLEAN:
-      it->tag = lua_toboolean(L, idx) ? I_TRUE : I_FALSE;
-      break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) { it->tag = I_INT; it->v.i = lua_tointeger(L, idx); }
-      else { it->tag = I_FLT; it->v.n = lua_tonumber(L, idx); }
-      break;
-    case LUA_TSTRING: {
-      size_t len;
-      const char *s = lua_tolstring(L, idx, &len);
-      if (len <= SSTR_MAX) {
-        it->tag = I_SSTR;
-        it->len = (unsigned char)len;
-        memcpy(SSTR(it), s, len);
-      } else {
-        LStr *ls = (LStr *)malloc(offsetof(LStr, data) + len);
-        if (ls == NULL) luaL_error(L, "not enough memory");
-        ls->len = len;
-        memcpy(ls->data, s, len);
-        it->tag = I_LSTR;
-        it->v.p = ls;
-      }
-      break;
-    }
-    default:
-      if (src->index > 0)       /* the path of a marshal error: "items[2].conn" */
-        names[0] = lua_pushfstring(L, "items[%I]", (LUAI_UACINT)src->index);
-      it->v.p = lt_encode_owned(L, idx, 1, names, owner);
-      if (src->index > 0) lua_pop(L, 1);
-      it->tag = I_BUF;
-  }
-}
-
-/* Push an item (does not free it).  For heavy items call under lua_pcall. */
-static void item_push(lua_State *L, const Item *it) {
-  switch (it->tag) {
-    case I_FALSE: lua_pushboolean(L, 0); break;
-    case I_TRUE: lua_pushboolean(L, 1); break;
-    case I_INT: lua_pushinteger(L, it->v.i); break;
-    case I_FLT: lua_pushnumber(L, it->v.n); break;
-    case I_SSTR: lua_pushlstring(L, SSTR(it), it->len); break;
-    case I_LSTR: {
-      const LStr *ls = (const LStr *)it->v.p;
-      lua_pushlstring(L, ls->data, ls->len);
-      break;
-    }
-    default:
-      if (lt_decode(L, (const lt_Buf *)it->v.p) != 1) luaL_error(L, "corrupt queue item");
-  }
-}
-
-/* lua_pcall'd: push the item at lightuserdata 1. */
-static int item_push_p(lua_State *L) {
-  const Item *it = (const Item *)lua_touserdata(L, 1);
-  item_push(L, it);
-  return 1;
-}
-
-/* Push a popped item and free it; on error it is freed before the error propagates. */
-static void item_deliver(lua_State *L, Item *it) {
-  int status;
-  if (!item_heavy(it)) { item_push(L, it); return; }
-  lua_pushcfunction(L, item_push_p);
-  lua_pushlightuserdata(L, it);
-  status = lua_pcall(L, 1, 1, 0);
-  item_free(it);
-  if (status != LUA_OK) lua_error(L);
-}
-
-/* ====================================================================== PRIORITIES */
-
-enum { K_INT, K_FLT, K_STR };
-typedef struct PKey {
-  int tag;
-  union { lua_Integer i; lua_Number n; struct { char *s; size_t len; } str; } u;
-} PKey;
-
-typedef struct PEntry { Item item; PKey key; unsigned long long seq; } PEntry;
-
-/* i < f, exactly (Lua's rule for mixed integer/float comparison). */
-static int int_lt_flt(lua_Integer i, lua_Number f) {
-  if (f >= -(lua_Number)LUA_MININTEGER) return 1;          /* f >= 2^63 */
-  if (f > (lua_Number)LUA_MININTEGER) {                     /* f in (-2^63, 2^63) */
-    lua_Number fl = (lua_Number)(lua_Integer)f;             /* truncation */
-    lua_Integer fi = (lua_Integer)f;
-    if (fl > f) fi--;                                       /* floor(f) */
-    return i <= fi ? (i < fi || (lua_Number)fi < f) : 0;
-  }
-  return 0;                                                 /* f <= -2^63 */
-}
-
-static int flt_lt_int(lua_Number f, lua_Integer i) {       /* f < i */
-  if (f >= -(lua_Number)LUA_MININTEGER) return 0;
-  if (f > (lua_Number)LUA_MININTEGER || f == (lua_Number)LUA_MININTEGER) {
-    lua_Integer fi = (lua_Integer)f;                        /* trunc; ceil(f) for f<0 */
-    lua_Number fl = (lua_Number)fi;
-    if (fl < f) fi++;                                       /* ceil(f) */
-    return fi <= i ? (fi < i || f < (lua_Number)fi) : 0;
-  }
-  return 1;
-}
-
-static int key_lt(const PKey *a, const PKey *b) {
-  if (a->tag == K_STR || b->tag == K_STR) {
-    size_t n;
-    int c;
-    if (a->tag != K_STR) return 1;                          /* numbers before strings */
-    if (b->tag != K_STR) return 0;
-    n = a->u.str.len < b->u.str.len ? a->u.str.len : b->u.str.len;
-    c = memcmp(a->u.str.s, b->u.str.s, n);
-    return c < 0 || (c == 0 && a->u.str.len < b->u.str.len);
-  }
-  if (a->tag == K_INT && b->tag == K_INT) return a->u.i < b->u.i;
-  if (a->tag == K_FLT && b->tag == K_FLT) return a->u.n < b->u.n;
-  if (a->tag == K_INT) return int_lt_flt(a->u.i, b->u.n);
-  return flt_lt_int(a->u.n, b->u.i);
-}
-
-static int entry_lt(const PEntry *a, const PEntry *b) {
-  if (key_lt(&a->key, &b->key)) return 1;
-  if (key_lt(&b->key, &a->key)) return 0;
-  return a->seq < b->seq;
-}
-
-static void entry_free(PEntry *e) {
-  item_free(&e->item);
-  if (e->key.tag == K_STR) { free(e->key.u.str.s); e->key.tag = K_INT; }
-}
-
-/* Push the priority of the item at idx (a table whose first element is a number or a
-** string), checked.  May raise (owning nothing). */
-static void key_fetch(lua_State *L, int idx, const ItemSrc *src) {
-  int t;
-  if (lua_isnoneornil(L, idx))
-    item_error(L, src, NIL_ITEM);
-  if (!lua_istable(L, idx))
-    item_error(L, src, lua_pushfstring(L, "PriorityQueue items are tables {priority, ...}, "
-                                       "got %s", luaL_typename(L, idx)));
-  t = lua_geti(L, idx, 1);
-  if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && lua_tonumber(L, -1) != lua_tonumber(L, -1))
-    item_error(L, src, "priority is NaN");
-  if (t != LUA_TNUMBER && t != LUA_TSTRING)
-    item_error(L, src, lua_pushfstring(L, "priority (item[1]) must be a number or a "
-                                       "string, got %s", luaL_typename(L, -1)));
-}
-
-/* Fill *k from the checked priority at idx, copying a string; never raises: 0 when out of
-** memory. */
-static int key_copy(lua_State *L, int idx, PKey *k) {
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    char *copy = (char *)malloc(len ? len : 1);
-    if (copy == NULL) return 0;
-    memcpy(copy, s, len);
-    k->tag = K_STR;
-    k->u.str.s = copy;
-    k->u.str.len = len;
-  } else if (lua_isinteger(L, idx)) {
-    k->tag = K_INT;
-    k->u.i = lua_tointeger(L, idx);
-  } else {
-    k->tag = K_FLT;
-    k->u.n = lua_tonumber(L, idx);
-  }
-  return 1;
-}
 
 /* ========================================================================== QUEUE */
 
@@ -333,6 +117,7 @@ typedef struct Queue {
   lua_Integer maxsize;         /* 0: unbounded */
   lt_RawLock *plock, *tlock;   /* producers' / consumers' lock: the same one unless FIFO */
   atomic_int shut;             /* shutdown() was called (set under *plock) */
+  _Atomic(lt_Notify *) note;   /* fileno()'s notifier, NULL until asked for (notify.c) */
   _Atomic(Seg *) spare;        /* FIFO: a consumed segment kept for the producers */
   Item *stack;                 /* LIFO: scap slots, count used; under *plock */
   size_t scap;
@@ -368,7 +153,7 @@ static void free_chain(Seg *seg, size_t idx) {
     for (; idx < SEG && atomic_load(&seg->slots[idx].full); idx++) {
       Item it;
       slot_get(&seg->slots[idx], &it);
-      item_free(&it);
+      lt_item_free(&it);
     }
     free(seg);
     seg = next;
@@ -385,12 +170,13 @@ static void queue_destroy(lt_Object *o) {
     free_chain(q->head, q->head_idx);
     free(atomic_load(&q->spare));
   } else if (q->kind == Q_LIFO) {
-    for (i = 0; i < n; i++) item_free(&q->stack[i]);
+    for (i = 0; i < n; i++) lt_item_free(&q->stack[i]);
   } else {
-    for (i = 0; i < n; i++) entry_free(&q->heap[i]);
+    for (i = 0; i < n; i++) lt_entry_free(&q->heap[i]);
   }
   free(q->stack);
   free(q->heap);
+  lt_notify_free(atomic_load(&q->note));
   free(q);
 }
 
@@ -449,7 +235,6 @@ static size_t room(Queue *q) {
   return put - q->nget_seen >= max ? 0 : max - (put - q->nget_seen);
 }
 
-static void key_free(PKey *k) { if (k->tag == K_STR) { free(k->u.str.s); k->tag = K_INT; } }
 
 /* Grow a LIFO stack / PRIO heap to hold `want` entries (under *plock).  0: out of memory. */
 static int reserve(Queue *q, size_t want) {
@@ -478,7 +263,7 @@ static void heap_push(Queue *q, size_t n, PEntry *e) {
   e->seq = q->seq++;
   while (i > 0) {
     size_t parent = (i - 1) / 2;
-    if (!entry_lt(e, &q->heap[parent])) break;
+    if (!lt_entry_lt(e, &q->heap[parent])) break;
     q->heap[i] = q->heap[parent];
     i = parent;
   }
@@ -489,12 +274,12 @@ static void heap_pop(Queue *q, size_t n, Item *out) {
   PEntry last = q->heap[n - 1];
   size_t i = 0, m = n - 1;
   *out = q->heap[0].item;
-  key_free(&q->heap[0].key);                 /* free() only: fine under the lock */
+  lt_key_free(&q->heap[0].key);              /* free() only: fine under the lock */
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= m) break;
-    if (c + 1 < m && entry_lt(&q->heap[c + 1], &q->heap[c])) c++;
-    if (!entry_lt(&q->heap[c], &last)) break;
+    if (c + 1 < m && lt_entry_lt(&q->heap[c + 1], &q->heap[c])) c++;
+    if (!lt_entry_lt(&q->heap[c], &last)) break;
     q->heap[i] = q->heap[c];
     i = c;
   }
@@ -608,6 +393,23 @@ static void signal1(atomic_int *nwait, atomic_int *sig, atomic_int *word) {
   if (atomic_load_explicit(nwait, memory_order_relaxed) > 0
       && atomic_load_explicit(sig, memory_order_relaxed) == 0 && atomic_exchange(sig, 1) == 0)
     bump_wake(word, 1);
+}
+
+/*
+** fileno()'s condition: items to get, or shut down (get_nowait then says so).  Synced under
+** the queue's locks, where it is exact: under *plock no producer is half way through a
+** store, so the count is of published items (q_ready_p); under *tlock a producer may be,
+** so a FIFO consumer looks at the next slot itself (q_ready_t).  A wake-up that finds
+** nothing then never happens; and the fd never stays readable beside an empty queue.
+*/
+static int q_ready_p(void *arg) {
+  Queue *q = (Queue *)arg;
+  return qcount(q) > 0 || atomic_load(&q->shut);
+}
+
+static int q_ready_t(void *arg) {
+  Queue *q = (Queue *)arg;
+  return (q->kind == Q_FIFO ? fifo_peek(q) != NULL : qcount(q) > 0) || atomic_load(&q->shut);
 }
 
 /*
@@ -759,9 +561,10 @@ static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
   lock(q->plock);
   status = wait_for(q, 0, block, deadline);
   if (status == OK && store(q, e, 1) == 0) status = -1;
+  if (status == OK) lt_notify(&q->note, q_ready_p, q);
   unlock(q->plock);
   if (status == OK || status == INTERRUPTED) after_store(q);
-  if (status != OK) entry_free(e);
+  if (status != OK) lt_entry_free(e);
   return status;
 }
 
@@ -769,11 +572,11 @@ static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
 ** owning nothing then. */
 static void prepare(lua_State *L, Queue *q, int idx, PEntry *e, const ItemSrc *src) {
   e->key.tag = K_INT;
-  if (q->kind != Q_PRIO) { item_encode(L, idx, &e->item, &q->obj, src); return; }
-  key_fetch(L, idx, src);                                /* L: ... priority */
-  item_encode(L, idx, &e->item, &q->obj, src);
-  if (!key_copy(L, -1, &e->key)) {
-    item_free(&e->item);
+  if (q->kind != Q_PRIO) { lt_item_encode(L, idx, &e->item, &q->obj, src); return; }
+  lt_key_fetch(L, idx, src);                             /* L: ... priority */
+  lt_item_encode(L, idx, &e->item, &q->obj, src);
+  if (!lt_key_copy(L, -1, &e->key)) {
+    lt_item_free(&e->item);
     luaL_error(L, "not enough memory");
   }
   lua_pop(L, 1);
@@ -815,11 +618,12 @@ static int get_common(lua_State *L, Queue *q, int block, double deadline) {
   lock(q->tlock);
   status = wait_for(q, 1, block, deadline);
   if (status == OK) take(q, &it, 1);
+  lt_notify(&q->note, q_ready_t, q);      /* (found it empty: the fd stops polling readable) */
   unlock(q->tlock);
   if (status == INTERRUPTED) { after_take(q); lt_intr_raise(L); }
   if (status != OK) return fail(L, status, 1);
   after_take(q);
-  item_deliver(L, &it);
+  lt_item_deliver(L, &it);
   return 1;
 }
 
@@ -837,32 +641,6 @@ static int q_get_nowait(lua_State *L) {
 
 /* ---------------------------------------------------------------------- batches */
 
-/* The entries of a put_many between encoding and storing, in a userdata so that an error
-** while encoding (or a memory error) frees them: __gc frees e[done .. n). */
-typedef struct Batch { size_t n, done; PEntry e[1]; } Batch;
-static const char K_BATCH = 0;
-
-static int batch_gc(lua_State *L) {
-  Batch *b = (Batch *)lua_touserdata(L, 1);
-  for (; b->done < b->n; b->done++) entry_free(&b->e[b->done]);
-  return 0;
-}
-
-static Batch *new_batch(lua_State *L, size_t n) {
-  Batch *b = (Batch *)lt_newuserdata(L, offsetof(Batch, e) + (n ? n : 1) * sizeof(PEntry), 0);
-  b->n = b->done = 0;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BATCH) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, batch_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
-  }
-  lua_setmetatable(L, -2);
-  return b;
-}
-
 /* q:put_many(array, [block = true], [timeout]) -> true | nil, "full"|"shutdown", n_put.
 ** The items of array[1 .. #array] go in in order, as many per lock round trip as there is
 ** room for; a bounded queue may make it wait (and time out) part way. */
@@ -879,7 +657,7 @@ static int q_put_many(lua_State *L) {
   if (n < 0) n = 0;
   if ((lua_Unsigned)n > ((size_t)-1 - sizeof(Batch)) / sizeof(PEntry))
     return luaL_error(L, "too many items");
-  b = new_batch(L, (size_t)n);                            /* L: q array batch */
+  b = lt_batch_new(L, (size_t)n);                         /* L: q array batch */
   for (i = 1; i <= n; i++) {
     ItemSrc src;
     src.arg = 2;
@@ -899,11 +677,12 @@ static int q_put_many(lua_State *L) {
     got = store(q, &b->e[b->done], k);
     if (got == 0) { status = -1; break; }
     b->done += got;
+    lt_notify(&q->note, q_ready_p, q);
     after_store(q);                     /* now: this thread may wait for room next */
   }
   unlock(q->plock);
   i = (lua_Integer)b->done;
-  for (; b->done < b->n; b->done++) entry_free(&b->e[b->done]);
+  for (; b->done < b->n; b->done++) lt_entry_free(&b->e[b->done]);
   if (status < 0) return luaL_error(L, "not enough memory");
   if (status == INTERRUPTED) { after_store(q); lt_intr_raise(L); }  /* the first i stay put */
   if (status != OK) { fail(L, status, 0); lua_pushinteger(L, i); return 3; }
@@ -918,7 +697,7 @@ static int fill_p(lua_State *L) {
   Fill *f = (Fill *)lua_touserdata(L, 1);
   size_t j;
   for (j = 0; j < f->k; j++) {
-    item_push(L, &f->items[j]);
+    lt_item_push(L, &f->items[j]);
     lua_rawseti(L, 2, f->base + (lua_Integer)j + 1);
   }
   return 0;
@@ -941,6 +720,7 @@ static int q_get_many(lua_State *L) {
   lock(q->tlock);
   status = wait_for(q, 1, block, deadline);
   if (status != OK) {
+    lt_notify(&q->note, q_ready_t, q);
     unlock(q->tlock);
     if (status == INTERRUPTED) { after_take(q); lt_intr_raise(L); }
     return fail(L, status, 1);
@@ -949,12 +729,13 @@ static int q_get_many(lua_State *L) {
     size_t k = max - total < CHUNK ? (size_t)(max - total) : CHUNK, j;
     int heavy = 0;
     k = take(q, items, k);
+    lt_notify(&q->note, q_ready_t, q);
     unlock(q->tlock);
     after_take(q);
     for (j = 0; j < k; j++) heavy |= item_heavy(&items[j]);
     if (!heavy) {                     /* nothing owned: may raise freely */
       for (j = 0; j < k; j++) {
-        item_push(L, &items[j]);
+        lt_item_push(L, &items[j]);
         lua_rawseti(L, 2, total + (lua_Integer)j + 1);
       }
     } else {
@@ -965,7 +746,7 @@ static int q_get_many(lua_State *L) {
       lua_pushlightuserdata(L, &f);
       lua_pushvalue(L, 2);
       st = lua_pcall(L, 2, 0, 0);
-      for (j = 0; j < k; j++) item_free(&items[j]);
+      for (j = 0; j < k; j++) lt_item_free(&items[j]);
       if (st != LUA_OK) return lua_error(L);
     }
     total += (lua_Integer)k;
@@ -1074,14 +855,15 @@ static int q_shutdown(lua_State *L) {
     atomic_store(&q->nget, q->nput_seen);
     drop_unfinished(q, n);
   }
+  lt_notify(&q->note, q_ready_p, q);      /* both locks held: exact */
   if (q->plock != q->tlock) unlock(q->plock);
   unlock(q->tlock);
   bump_wake(&q->get_word, INT_MAX);
   bump_wake(&q->put_word, INT_MAX);
   bump_wake(&q->join_word, INT_MAX);
   free_chain(chain, idx);
-  if (stack) for (i = 0; i < n; i++) item_free(&stack[i]);
-  if (heap) for (i = 0; i < n; i++) entry_free(&heap[i]);
+  if (stack) for (i = 0; i < n; i++) lt_item_free(&stack[i]);
+  if (heap) for (i = 0; i < n; i++) lt_entry_free(&heap[i]);
   free(stack);
   free(heap);
   return 0;
@@ -1100,6 +882,21 @@ static int q_index(lua_State *L) {
   return 1;
 }
 
+/* q:fileno() -> an fd that polls readable while the queue holds items or is shut down.
+** The first sync holds both locks: a store or take that missed the new slot is complete
+** and seen; later ones see the slot (they take a lock this released after installing it). */
+static int q_fileno(lua_State *L) {
+  Queue *q = checkq(L);
+  lt_Notify *n = lt_notify_make(L, &q->note);
+  lock(q->tlock);
+  if (q->plock != q->tlock) lock(q->plock);
+  lt_notify_sync(n, q_ready_p, q);
+  if (q->plock != q->tlock) unlock(q->plock);
+  unlock(q->tlock);
+  lua_pushinteger(L, lt_notify_fd(n));
+  return 1;
+}
+
 static int q_tostring(lua_State *L) {
   Queue *q = checkq(L);
   lua_pushfstring(L, "<%s maxsize=%I qsize=%I: %p>", q->obj.cls->name,
@@ -1115,7 +912,7 @@ static void build_metatable(lua_State *L, const lt_Class *cls, int bounded) {
     {"get_nowait", q_get_nowait}, {"put_many", q_put_many}, {"get_many", q_get_many},
     {"qsize", q_qsize}, {"empty", q_empty}, {"full", q_full},
     {"task_done", q_task_done}, {"join", q_join}, {"shutdown", q_shutdown},
-    {NULL, NULL}
+    {"fileno", q_fileno}, {NULL, NULL}
   };
   static const luaL_Reg metameth[] = { {"__tostring", q_tostring}, {NULL, NULL} };
   lt_classmetatable(L, cls, meth, metameth);                  /* L: mt */
@@ -1151,6 +948,7 @@ static int new_queue(lua_State *L, const lt_Class *cls, int kind, lua_Integer ma
   q->plock = &q->pmu;
   q->tlock = kind == Q_FIFO ? &q->tmu : &q->pmu;
   atomic_init(&q->shut, 0);
+  atomic_init(&q->note, NULL);
   atomic_init(&q->spare, NULL);
   atomic_init(&q->ndone, 0);
   atomic_init(&q->nput, 0);

@@ -390,9 +390,15 @@ typedef struct lt_Event {
   atomic_int state;                /* generation << 1 | flag: the futex word */
   atomic_int nwait;                /* waiters parked or about to park */
   atomic_int spin;                 /* spin budget of waiters, ns (see lt_spin_changed) */
+  _Atomic(lt_Notify *) note;       /* fileno()'s notifier, NULL until asked for */
 } lt_Event;
 
-static void event_destroy(lt_Object *o) { free(o); }
+static void event_destroy(lt_Object *o) {
+  lt_notify_free(atomic_load(&((lt_Event *)o)->note));
+  free(o);
+}
+
+static int event_ready(void *arg) { return atomic_load(&((lt_Event *)arg)->state) & 1; }
 static void event_metatable(lua_State *L);
 static const lt_Class EventClass = { "Event", 0, event_destroy, event_metatable };
 
@@ -445,12 +451,14 @@ static int event_set(lua_State *L) {
     if (atomic_compare_exchange_weak(&e->state, &s, ns)) break;
   }
   if (atomic_load(&e->nwait) > 0) lt_unpark(&e->state, INT_MAX);
+  lt_notify(&e->note, event_ready, e);
   return 0;
 }
 
 static int event_clear(lua_State *L) {
   lt_Event *e = checkevent(L);
   atomic_fetch_and(&e->state, ~1);
+  lt_notify(&e->note, event_ready, e);
   return 0;
 }
 
@@ -462,6 +470,12 @@ static int event_wait(lua_State *L) {
   return 1;
 }
 
+/* ev:fileno() -> an fd that polls readable while the flag is set */
+static int event_fileno(lua_State *L) {
+  lt_Event *e = checkevent(L);
+  return lt_pushfileno(L, &e->note, event_ready, e);
+}
+
 static int event_tostring(lua_State *L) {
   lt_Event *e = checkevent(L);
   lua_pushfstring(L, "<Event at %p: %s>", (void *)e, (atomic_load(&e->state) & 1) ? "set" : "unset");
@@ -471,7 +485,7 @@ static int event_tostring(lua_State *L) {
 static void event_metatable(lua_State *L) {
   static const luaL_Reg meth[] = {
     {"is_set", event_is_set}, {"isSet", event_is_set}, {"set", event_set},
-    {"clear", event_clear}, {"wait", event_wait}, {NULL, NULL}
+    {"clear", event_clear}, {"wait", event_wait}, {"fileno", event_fileno}, {NULL, NULL}
   };
   static const luaL_Reg metameth[] = { {"__tostring", event_tostring}, {NULL, NULL} };
   lt_classmetatable(L, &EventClass, meth, metameth);
@@ -484,6 +498,7 @@ static int f_event(lua_State *L) {
   atomic_init(&e->state, 0);
   atomic_init(&e->nwait, 0);
   atomic_init(&e->spin, 0);   /* 0: lt_spin_changed starts at its maximum */
+  atomic_init(&e->note, NULL);
   return 1;
 }
 

@@ -29,6 +29,10 @@ threading.TimeoutError = Error
 ---Raised by Future:result/exception on a cancelled future.
 ---@type threading.Error
 threading.CancelledError = Error
+---Raised by ThreadPoolExecutor:submit, and by the pending futures' result(), once a pool's
+---initializer failed.
+---@type threading.Error
+threading.BrokenThreadPool = Error
 
 ---@class threading.ExceptHookArgs
 ---@field exc_type string `type(err)`.
@@ -90,6 +94,22 @@ function threading.monotonic() end
 ---@param timeout? number
 ---@return fun(): threading.Future?
 function threading.as_completed(futures, timeout) end
+
+---@alias threading.ReturnWhen "FIRST_COMPLETED"|"FIRST_EXCEPTION"|"ALL_COMPLETED"
+
+---wait's return_when values: the strings of their names.
+threading.FIRST_COMPLETED = "FIRST_COMPLETED"
+threading.FIRST_EXCEPTION = "FIRST_EXCEPTION"
+threading.ALL_COMPLETED = "ALL_COMPLETED"
+
+---Waits until return_when holds (default "ALL_COMPLETED") or the timeout passed; returns
+---the futures done and those not done, each once, in the order given.
+---@param futures threading.Future[]
+---@param timeout? number
+---@param return_when? threading.ReturnWhen
+---@return threading.Future[] done
+---@return threading.Future[] not_done
+function threading.wait(futures, timeout, return_when) end
 
 ---The default excepthook: prints "Exception in thread NAME:", the error and the traceback to stderr.
 ---@param args threading.ExceptHookArgs
@@ -385,6 +405,10 @@ function Event:clear() end
 ---@return boolean
 function Event:wait(timeout) end
 
+---An fd (owned by the event; never close it) that polls readable while the flag is set.
+---@return integer
+function Event:fileno() end
+
 ------------------------------------------------------------------------ Barrier
 
 ---A barrier for a fixed number of threads.
@@ -507,6 +531,11 @@ function Queue:join(timeout) end
 ---@param immediate? boolean
 function Queue:shutdown(immediate) end
 
+---An fd (owned by the queue; never close it) that polls readable while the queue holds
+---items or is shut down; a get_nowait that finds it empty makes it stop.
+---@return integer
+function Queue:fileno() end
+
 ---A last-in, first-out Queue.
 ---@class threading.LifoQueue: threading.Queue
 local LifoQueue = {}
@@ -582,6 +611,9 @@ function Shared:snapshot() end
 
 ---@class threading.PoolOptions
 ---@field max_workers? integer Default: the number of cores.
+---@field initializer? function Runs once in each worker, before its first task; if it raises, the pool is broken.
+---@field initargs? any[] The initializer's arguments.
+---@field thread_name_prefix? string Workers are named PREFIX_i (default ThreadPoolExecutor-N_i).
 
 ---A pool of worker threads that keep their Lua state between tasks. A `<close>` variable
 ---holding it shuts it down (waiting) at the end of the scope.
@@ -639,5 +671,14 @@ function Future:cancelled() end
 ---Cancels a task not yet started: true then (or if already cancelled), else false.
 ---@return boolean
 function Future:cancel() end
+
+---An fd (owned by the future; never close it) that polls readable once it is done.
+---@return integer
+function Future:fileno() end
+
+---fn(fut) once fut is done or cancelled, in the thread that finished it (fn crosses like a
+---task); at once, here, if it is done already. An error in fn is reported on stderr.
+---@param fn fun(fut: threading.Future)
+function Future:add_done_callback(fn) end
 
 return threading
