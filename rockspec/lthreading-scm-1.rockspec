@@ -23,7 +23,8 @@ build = {
       lthreading = {
          sources = {
             "src/lthreading.c", "src/object.c", "src/marshal.c", "src/park.c",
-            "src/thread.c", "src/lock.c", "src/sync.c", "src/local.c",
+            "src/thread.c", "src/process.c", "src/excepthook.c", "src/interrupt.c",
+            "src/lock.c", "src/sync.c", "src/local.c",
             "src/queue.c", "src/queue_item.c", "src/shared.c", "src/pool.c", "src/future.c",
             "src/worker.c", "src/notify.c", "src/cref.c",
          },

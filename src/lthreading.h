@@ -18,7 +18,9 @@
 **   interrupt.c  Ctrl-C and Thread:cancel() reaching blocking calls and Lua code; OS names
 **   object.c   lt_Object refcounting, proxies, per-state setup, named values, classes
 **   marshal.c  the value marshaler
-**   thread.c   Thread, excepthook, current/main thread, process exit
+**   thread.c   Thread: fields, class, start, run and finish, join/result/cancel
+**   process.c  the thread list, current/main thread, fork, module functions, exit, print
+**   excepthook.c  threading.excepthook   (thread_private.h: what these three share)
 **   worker.c   the OS threads: spawned, reused while idle (with a state made ahead), joined
 **   lock.c     Lock, RLock and the lock-like surface shared by all lock-ish classes
 **   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier, Timer  local.c: Local
@@ -39,7 +41,7 @@
 **     the documented orders  Condition's own queue lock -> nothing else;  a queue's lock
 **     (q->pmu or q->tmu) -> its fileno() notifier's mutex (notify.c), a leaf;  a Future's
 **     mu -> an as_completed/wait waiter's mu (future.c).
-**     The process-wide thread list lock (thread.c) and the worker lock (worker.c) may be
+**     The process-wide thread list lock (process.c) and the worker lock (worker.c) may be
 **     taken while holding nothing.
 **   - lt_decref() may run a destructor: never call it while holding an object mutex that the
 **     destructor could need (destructors only free memory and take no other locks).
@@ -286,7 +288,7 @@ lua_Integer lt_native_id(void);             /* get_native_id() of the calling OS
 ** the other half for the Lua code still to run below it.  0 when the stack is unknown. */
 int  lt_stack_low(void);
 
-/* ================================================================= THREADS (thread.c) */
+/* ======================================== THREADS (thread.c, process.c, excepthook.c) */
 typedef struct lt_Thread lt_Thread;
 extern const lt_Class lt_ThreadClass;
 lt_Thread *lt_current(void);                /* this OS thread's Thread (a Dummy if foreign) */
@@ -373,8 +375,9 @@ int  lt_intr_raise(lua_State *L);   /* raise for the pending interrupt; 0: retur
 void lt_intr_parking(atomic_int *armed);  /* lt_park, armed, is about to sleep */
 /* lt_sleep, interruptible: 0 slept, LT_INTERRUPTED. */
 int  lt_intr_sleep(double seconds);
-/* A Thread's life, called by thread.c on the thread itself.  namemu/name: the Thread's
-** mutex and name, read under in->mu to set the OS name (first 15 bytes, up to a NUL). */
+/* A Thread's life, called on the thread itself (thread.c; process.c for a pool worker).
+** namemu/name: the Thread's mutex and name, read under in->mu to set the OS name (first 15
+** bytes, up to a NUL). */
 void lt_intr_begin(lt_Intr *in, lua_State *L, pthread_mutex_t *namemu, char *const *name,
                    int cancellable);
 void lt_intr_end(lt_Intr *in, lua_State *L);

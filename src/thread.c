@@ -1,6 +1,13 @@
 /*
 ** thread.c -- Thread: a Lua function running in its own lua_State on its own pthread.
 **
+** This file is the Thread object: its fields and class (and the snapshot that a proxy sent
+** to another state carries), start(), the new OS thread's run and finish, join(),
+** result(), is_alive(), cancel(), and the Thread class.  The process-wide side -- the list
+** of active threads, the current and main thread, fork, the module's functions, process
+** exit, print, fresh states -- is process.c; the excepthook is excepthook.c; what the three
+** share is thread_private.h.
+**
 ** LIFE OF A THREAD
 **   Thread(...) makes an lt_Thread (state NEW) and a proxy whose user values are
 **   1: the instance's fields (a table, per state) and 2: its class (Thread or a subclass).
@@ -22,9 +29,11 @@
 **
 ** LOCKING
 **   t->mu protects the mutable fields of one lt_Thread (state, name, results, ...); `ended`,
-**   `joiners` and `native` are atomics read without it.  G.mu protects the process-wide
-**   list of active threads, the counters, the stack size and the excepthook.  Never take
-**   t->mu while holding G.mu or the other way round: they are independent leaves.
+**   `joiners` and `native` are atomics read without it.  lt_G.mu (process.c) protects the
+**   process-wide list of active threads, the counters, the stack size and the excepthook;
+**   here it is taken alone, for the Thread-N counter and to put a thread on the list
+**   (start) or take it off (lt_mark_ended).  Never take t->mu while holding lt_G.mu or the
+**   other way round: they are independent leaves.
 */
 #include <limits.h>
 #include <stdio.h>
@@ -33,31 +42,10 @@
 #include <time.h>
 
 #include "lthreading.h"
-#include "lualib.h"
+#include "thread_private.h"
 
-enum { NEW, STARTED, ENDED };
 #define APPLIED 1          /* proxy flag: the fields copied back were applied to this proxy */
 #define VIEWED  2          /* proxy flag: the sender's snapshot was looked at */
-
-struct lt_Thread {
-  lt_Object obj;
-  pthread_mutex_t mu;
-  int state, daemon, ok, kind;         /* kind: 0 thread, 1 main, 2 dummy */
-  atomic_int ended;                    /* 1 once ENDED: what join() spins and parks on */
-  atomic_int joiners;                  /* threads parked (or about to park) on `ended` */
-  size_t memlimit;                     /* bytes for the thread's state while it runs; 0: none */
-  char *name;                          /* binary-safe: namelen bytes (and a '\0' after) */
-  size_t namelen;
-  lua_Integer ident;
-  int has_ident;
-  atomic_llong native;                 /* gettid() of the thread, 0 until it published it */
-  lt_Buf *paths, *payload;             /* start -> freed by the new thread when it ends */
-  lt_Buf *results;                     /* return values, or the error value when !ok */
-  lt_Buf *fields;                      /* self's fields as the thread left them */
-  struct Snapshot *view;               /* fields+class as last sent to another thread */
-  lt_Thread *next, *prev;              /* G.active */
-  lt_Intr intr;                        /* cancel(), the OS name (interrupt.c) */
-};
 
 /* A refcounted buffer, so that a reader can decode it while a writer replaces it. */
 typedef struct Snapshot { atomic_int refs; lt_Buf *buf; } Snapshot;
@@ -66,48 +54,15 @@ static void snap_release(Snapshot *sn) {
   if (sn && atomic_fetch_sub(&sn->refs, 1) == 1) { lt_buf_free(sn->buf); free(sn); }
 }
 
-typedef struct Hook { atomic_int refs; lt_Buf *buf; } Hook;
-
-static struct {
-  pthread_mutex_t mu;
-  lt_Thread active;                    /* list head (sentinel) */
-  long counter, dummies;
-  lt_Thread *main;
-  size_t stacksize;
-  Hook *hook;                          /* the installed excepthook, NULL: default */
-} G = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-static _Thread_local lt_Thread *T_current;
-static pthread_key_t dummy_key;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static const char K_SELF = 0;          /* registry[&K_SELF]: this thread's own proxy */
+const char lt_K_SELF = 0;              /* registry[&lt_K_SELF]: this thread's own proxy */
 static const char K_TB = 0;            /* registry[&K_TB]: traceback of the last error */
 
 /* ======================================================================== HELPERS */
-
-
-uintptr_t lt_thread_ident(void) { return (uintptr_t)pthread_self(); }
 
 static char *xmemdup(const char *s, size_t n) {   /* n bytes and a '\0' */
   char *d = (char *)malloc(n + 1);
   if (d) { memcpy(d, s, n); d[n] = '\0'; }
   return d;
-}
-
-static void active_add(lt_Thread *t) {   /* G.mu held */
-  t->next = G.active.next;
-  t->prev = &G.active;
-  G.active.next->prev = t;
-  G.active.next = t;
-}
-
-static void active_remove(lt_Thread *t) {  /* G.mu held */
-  if (t->next) {
-    t->prev->next = t->next;
-    t->next->prev = t->prev;
-    t->next = t->prev = NULL;
-  }
 }
 
 /* ===================================================================== THE OBJECT */
@@ -129,247 +84,13 @@ static void thread_metatable(lua_State *L);
 const lt_Class lt_ThreadClass = { "Thread", 2, thread_destroy, thread_metatable };
 
 /* Fill a zeroed lt_Thread. */
-static void thread_setup(lt_Thread *t, const char *name, int daemon, int kind) {
+void lt_thread_setup(lt_Thread *t, const char *name, int daemon, int kind) {
   pthread_mutex_init(&t->mu, NULL);
   lt_intr_init(&t->intr);
   t->daemon = daemon;
   t->kind = kind;
   t->namelen = strlen(name);
   t->name = xmemdup(name, t->namelen);
-}
-
-static lt_Thread *new_current(const char *prefix, int kind) {
-  char name[64];
-  lt_Thread *t = (lt_Thread *)calloc(1, sizeof *t);
-  if (t == NULL) return NULL;
-  lt_object_init(&t->obj, &lt_ThreadClass);
-  pthread_mutex_lock(&G.mu);
-  if (kind == 1) snprintf(name, sizeof name, "%s", prefix);
-  else snprintf(name, sizeof name, "%s-%ld", prefix, ++G.dummies);
-  pthread_mutex_unlock(&G.mu);
-  thread_setup(t, name, kind == 2, kind);
-  t->state = STARTED;
-  t->ident = (lua_Integer)lt_thread_ident();
-  atomic_store(&t->native, lt_native_id());
-  t->has_ident = 1;
-  pthread_mutex_lock(&G.mu);
-  active_add(t);
-  pthread_mutex_unlock(&G.mu);
-  return t;
-}
-
-static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields);
-
-static void dummy_end(void *p) {   /* a foreign OS thread with a Dummy ends */
-  lt_Thread *t = (lt_Thread *)p;
-  mark_ended(t, 1, NULL, NULL);
-  lt_decref(&t->obj);
-}
-
-static void fork_prepare(void), fork_parent(void), fork_child(void);
-
-static void process_init(void) {
-  G.active.next = G.active.prev = &G.active;
-  pthread_key_create(&dummy_key, dummy_end);
-  G.main = new_current("MainThread", 1);
-  T_current = G.main;
-  if (G.main) lt_intr_main(&G.main->intr);       /* Ctrl-C interrupts its waits */
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-/* fork(): in the child only the forking thread is left.  The thread list keeps it alone,
-** it is the main thread (as in Python), and the other Threads count as ended. */
-static void fork_prepare(void) { pthread_mutex_lock(&G.mu); }
-static void fork_parent(void) { pthread_mutex_unlock(&G.mu); }
-static void fork_child(void) {
-  lt_Thread *t, *next, *me = T_current;
-  pthread_mutex_init(&G.mu, NULL);
-  for (t = G.active.next; t != &G.active; t = next) {
-    next = t->next;
-    pthread_mutex_init(&t->mu, NULL);          /* its holder may be gone */
-    pthread_mutex_init(&t->intr.mu, NULL);
-    if (t == me) continue;
-    t->next = t->prev = NULL;
-    t->state = ENDED;
-    atomic_store(&t->ended, 1);
-    lt_intr_forget(&t->intr);
-  }
-  G.active.next = G.active.prev = &G.active;
-  if (me != NULL) {
-    active_add(me);
-    if (me != G.main) {                        /* (the old one ended in the loop) */
-      G.main = me;
-      lt_intr_main(&me->intr);
-    }
-  }
-}
-
-lt_Thread *lt_current(void) {
-  pthread_once(&once, process_init);
-  if (T_current == NULL) {
-    T_current = new_current("Dummy", 2);
-    if (T_current) pthread_setspecific(dummy_key, T_current);
-  }
-  return T_current;
-}
-
-int lt_is_main_thread(void) { lt_current(); return T_current == G.main; }
-
-/* =================================================================== EXCEPTHOOK */
-
-static void hook_release(Hook *h) {
-  if (h && atomic_fetch_sub(&h->refs, 1) == 1) { lt_buf_free(h->buf); free(h); }
-}
-
-static Hook *hook_get(void) {
-  Hook *h;
-  pthread_mutex_lock(&G.mu);
-  h = G.hook;
-  if (h) atomic_fetch_add(&h->refs, 1);
-  pthread_mutex_unlock(&G.mu);
-  return h;
-}
-
-/* Write a whole message to stderr at once, so that threads do not interleave. */
-static void write_stderr(const char *s, size_t n) {
-  flockfile(stderr);
-  fwrite(s, 1, n, stderr);
-  fflush(stderr);
-  funlockfile(stderr);
-}
-
-/* threading.__excepthook__(args): the default hook. */
-static int default_excepthook(lua_State *L) {
-  luaL_Buffer B;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_buffinit(L, &B);
-  luaL_addstring(&B, "Exception in thread ");
-  lua_getfield(L, 1, "thread");
-  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_pushstring(L, "?"); }
-  else {
-    lua_getfield(L, -1, "name");
-    lua_remove(L, -2);
-  }
-  luaL_addvalue(&B);
-  luaL_addstring(&B, ":\n");
-  lua_getfield(L, 1, "exc_value");
-  luaL_tolstring(L, -1, NULL);
-  lua_remove(L, -2);
-  luaL_addvalue(&B);
-  luaL_addchar(&B, '\n');
-  if (lua_getfield(L, 1, "exc_traceback") == LUA_TSTRING) {
-    luaL_addvalue(&B);
-    luaL_addchar(&B, '\n');
-  } else lua_pop(L, 1);
-  luaL_pushresult(&B);
-  {
-    size_t n;
-    const char *s = lua_tolstring(L, -1, &n);
-    write_stderr(s, n);
-  }
-  return 0;
-}
-
-static int decode_hook(lua_State *L) {
-  return lt_decode(L, (const lt_Buf *)lua_touserdata(L, 1));
-}
-
-/* Push the installed hook (or the default).  Decoding may raise (memory): the hook
-** reference is released first. */
-static void push_hook(lua_State *L) {
-  Hook *h = hook_get();
-  int rc;
-  if (h == NULL) { lua_pushcfunction(L, default_excepthook); return; }
-  lua_pushcfunction(L, decode_hook);
-  lua_pushlightuserdata(L, h->buf);
-  rc = lua_pcall(L, 1, 1, 0);
-  hook_release(h);
-  if (rc != LUA_OK) lua_error(L);
-}
-
-/* The allocator of a thread given a memory_limit: counts its state's bytes.  `limit` is
-** what is enforced now (0: nothing), `cap` the thread's memory_limit. */
-typedef struct MemLimit { size_t used, limit, cap; } MemLimit;
-static _Thread_local MemLimit *T_ml;   /* the running Thread's, while it has a memory_limit */
-
-static int hook_report(lua_State *L) {
-  /* message handler for errors inside the hook itself: its report is not memory-limited */
-  if (T_ml) T_ml->limit = 0;
-  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
-  return 1;
-}
-
-/* Call the excepthook with the standard args table.  A hook of the user's runs under the
-** thread's memory_limit (lthreading's default one does not). */
-static int call_hook_protected(lua_State *L) {
-  /* 1: error value, 2: traceback, 3: thread proxy */
-  push_hook(L);
-  lua_createtable(L, 0, 4);
-  lua_pushstring(L, luaL_typename(L, 1));
-  lua_setfield(L, -2, "exc_type");
-  lua_pushvalue(L, 1);
-  lua_setfield(L, -2, "exc_value");
-  lua_pushvalue(L, 2);
-  lua_setfield(L, -2, "exc_traceback");
-  lua_pushvalue(L, 3);
-  lua_setfield(L, -2, "thread");
-  if (T_ml && lua_tocfunction(L, -2) != default_excepthook) T_ml->limit = T_ml->cap;
-  lua_call(L, 1, 0);
-  if (T_ml) T_ml->limit = 0;
-  return 0;
-}
-
-/* "Exception in threading.excepthook:" and the hook's error (on top), written without
-** allocating anything: the state may have no memory left. */
-static void report_hook_failure(lua_State *L) {
-  static const char head[] = "Exception in threading.excepthook:\n";
-  size_t n = 0;
-  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
-  flockfile(stderr);
-  fwrite(head, 1, sizeof head - 1, stderr);
-  if (msg) fwrite(msg, 1, n, stderr);
-  else fprintf(stderr, "(error object is a %s value)", luaL_typename(L, -1));
-  fputc('\n', stderr);
-  fflush(stderr);
-  funlockfile(stderr);
-}
-
-int lt_excepthook_call(lua_State *L, int err, const char *traceback, int thread) {
-  int top = lua_gettop(L), rc;
-  err = lua_absindex(L, err);
-  thread = lua_absindex(L, thread);
-  if (!lua_checkstack(L, 8)) return 0;
-  lua_pushcfunction(L, hook_report);
-  lua_pushcfunction(L, call_hook_protected);
-  lua_pushvalue(L, err);
-  if (traceback) lua_pushstring(L, traceback); else lua_pushnil(L);
-  lua_pushvalue(L, thread);
-  rc = lua_pcall(L, 3, 0, top + 1);
-  if (T_ml) T_ml->limit = 0;
-  if (rc != LUA_OK) report_hook_failure(L);
-  lua_settop(L, top);
-  return 1;
-}
-
-static int set_excepthook(lua_State *L) {   /* value at 1 */
-  Hook *h = NULL, *old;
-  if (!lua_isnil(L, 1)) {
-    static const char *const names[] = { "excepthook" };
-    lt_Buf *b;
-    if (!lua_isfunction(L, 1) && !luaL_getmetafield(L, 1, "__call"))
-      return luaL_error(L, "excepthook must be callable (got %s)", luaL_typename(L, 1));
-    b = lt_encode(L, 1, 1, names);
-    h = (Hook *)malloc(sizeof *h);
-    if (h == NULL) { lt_buf_free(b); return luaL_error(L, "not enough memory"); }
-    atomic_init(&h->refs, 1);
-    h->buf = b;
-  }
-  pthread_mutex_lock(&G.mu);
-  old = G.hook;
-  G.hook = h;
-  pthread_mutex_unlock(&G.mu);
-  hook_release(old);
-  return 0;
 }
 
 /* ========================================================================= THREADS */
@@ -585,11 +306,11 @@ static int class_call(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   daemon = lt_current()->daemon;
   t = (lt_Thread *)lt_newobject(L, &lt_ThreadClass, sizeof *t);      /* L: cls ... self */
-  pthread_mutex_lock(&G.mu);
-  num = ++G.counter;
-  pthread_mutex_unlock(&G.mu);
+  pthread_mutex_lock(&lt_G.mu);
+  num = ++lt_G.counter;
+  pthread_mutex_unlock(&lt_G.mu);
   snprintf(name, sizeof name, "Thread-%ld", num);
-  thread_setup(t, name, daemon, 0);
+  lt_thread_setup(t, name, daemon, 0);
   if (t->name == NULL) return luaL_error(L, "not enough memory");
   lua_pushvalue(L, 1);
   lt_setuv(L, -2, 2);
@@ -776,7 +497,7 @@ static int thread_body(lua_State *L) {
   lua_pushvalue(L, 5); lt_setuv(L, -2, 1);
   lua_pushvalue(L, 6); lt_setuv(L, -2, 2);
   lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SELF);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &lt_K_SELF);
   lua_replace(L, 1);
   lua_settop(L, 1);                                          /* L: self */
   lua_getfield(L, 1, "run");
@@ -863,17 +584,17 @@ void lt_thread_sent(lua_State *L, int idx) {
 }
 
 /* Leave enumerate() first, then become ENDED: once join() returned, the thread is gone. */
-static void mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
-  pthread_mutex_lock(&G.mu);
-  active_remove(t);
-  pthread_mutex_unlock(&G.mu);
+void lt_mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
+  pthread_mutex_lock(&lt_G.mu);
+  lt_active_remove(t);
+  pthread_mutex_unlock(&lt_G.mu);
   pthread_mutex_lock(&t->mu);
   t->ok = ok;
   t->results = results;
   t->fields = fields;
   t->state = ENDED;
   pthread_mutex_unlock(&t->mu);
-  /* Dekker with wait_ended: `ended` is stored before `joiners` is read, both seq_cst. */
+  /* Dekker with lt_wait_ended: `ended` is stored before `joiners` is read, both seq_cst. */
   atomic_store(&t->ended, 1);
   if (atomic_load(&t->joiners) > 0) lt_unpark(&t->ended, INT_MAX);
 }
@@ -916,7 +637,7 @@ static int finish_body(lua_State *L) {
     if (out->status != LUA_OK) lua_rawgetp(L, LUA_REGISTRYINDEX, &K_TB);
     else luaL_traceback(L, L, NULL, 0);
     tb = lua_tostring(L, -1);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) != LUA_TUSERDATA || !lt_toproxy(L, -1)) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lt_K_SELF) != LUA_TUSERDATA || !lt_toproxy(L, -1)) {
       lua_pop(L, 1);
       lt_pushobject(L, &t->obj);
     }
@@ -937,7 +658,7 @@ static int finish_body(lua_State *L) {
     out->settled = 1;
   }
   lua_settop(L, 0);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) != LUA_TUSERDATA || lt_toproxy(L, 1) == NULL
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lt_K_SELF) != LUA_TUSERDATA || lt_toproxy(L, 1) == NULL
       || !push_fields(L, 1, 0))
     return 0;
   lua_pushnil(L); lua_setfield(L, 2, "_target");
@@ -988,8 +709,6 @@ static void finish_thread(lua_State *L, lt_Thread *t, int status, Outcome *out) 
   lua_settop(L, 0);
 }
 
-static void thread_openlibs(lua_State *L);
-
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   MemLimit *m = (MemLimit *)ud;
   void *p;
@@ -1006,7 +725,7 @@ static void *thread_main(void *arg) {
   lua_State *L;
   MemLimit ml;
   int status;
-  T_current = t;
+  lt_T_current = t;
   atomic_store(&t->native, lt_native_id());
   pthread_mutex_lock(&t->mu);        /* (start() stores the same, maybe after we ran) */
   t->ident = (lua_Integer)lt_thread_ident();
@@ -1019,12 +738,12 @@ static void *thread_main(void *arg) {
     int kb = lua_gc(L, LUA_GCCOUNT, 0), b = lua_gc(L, LUA_GCCOUNTB, 0);
     ml.used = (size_t)kb * 1024 + (size_t)b;
     lua_setallocf(L, limited_alloc, &ml);
-    T_ml = &ml;
+    lt_T_ml = &ml;
   }
   if (L == NULL) {
     static const char msg[] = "lthreading: cannot create a Lua state (out of memory)\n";
-    write_stderr(msg, sizeof msg - 1);
-    mark_ended(t, 0, NULL, NULL);
+    lt_write_stderr(msg, sizeof msg - 1);
+    lt_mark_ended(t, 0, NULL, NULL);
   } else {
     Outcome out;
     lua_pushcfunction(L, msgh);
@@ -1039,8 +758,8 @@ static void *thread_main(void *arg) {
     finish_thread(L, t, status, &out);
     /* Close first, so that no finalizer of this state runs after join() returned. */
     lt_close_state(L);
-    T_ml = NULL;
-    mark_ended(t, out.ok, out.results, out.fields);
+    lt_T_ml = NULL;
+    lt_mark_ended(t, out.ok, out.results, out.fields);
   }
   {
     lt_Buf *payload, *paths;
@@ -1053,7 +772,7 @@ static void *thread_main(void *arg) {
     lt_buf_free(paths);
   }
   lt_decref(&t->obj);
-  T_current = NULL;                      /* this OS thread may run another job next */
+  lt_T_current = NULL;                      /* this OS thread may run another job next */
   return NULL;
 }
 
@@ -1118,14 +837,14 @@ static int t_start(lua_State *L) {
   daemon = t->daemon;
   pthread_mutex_unlock(&t->mu);
   lt_incref(&t->obj);                                           /* the new thread's */
-  pthread_mutex_lock(&G.mu);
-  active_add(t);
-  pthread_mutex_unlock(&G.mu);
+  pthread_mutex_lock(&lt_G.mu);
+  lt_active_add(t);
+  pthread_mutex_unlock(&lt_G.mu);
   rc = lt_spawn(thread_main, t, !daemon, &tid);
   if (rc != 0) {
-    pthread_mutex_lock(&G.mu);
-    active_remove(t);
-    pthread_mutex_unlock(&G.mu);
+    pthread_mutex_lock(&lt_G.mu);
+    lt_active_remove(t);
+    pthread_mutex_unlock(&lt_G.mu);
     pthread_mutex_lock(&t->mu);
     t->state = NEW;
     t->payload = t->paths = NULL;
@@ -1145,7 +864,7 @@ static int t_start(lua_State *L) {
 static atomic_int join_spin;           /* adaptive spin budget of join() (lt_spin_changed) */
 
 /* 0, or LT_INTERRUPTED (the thread had not ended). */
-static int wait_ended(lt_Thread *t, double deadline, int *ended) {
+int lt_wait_ended(lt_Thread *t, double deadline, int *ended) {
   int r = 0;
   /* A short thread often ends within a wake-up's time: spin (bounded) before parking. */
   if (!atomic_load(&t->ended)) {
@@ -1159,7 +878,7 @@ static int wait_ended(lt_Thread *t, double deadline, int *ended) {
     }
     lt_intr_disarm();
   }
-  /* mark_ended stores `ended` (seq_cst) after writing the results: seeing 1 here makes
+  /* lt_mark_ended stores `ended` (seq_cst) after writing the results: seeing 1 here makes
   ** them visible, no lock needed */
   *ended = atomic_load(&t->ended);
   return r == LT_INTERRUPTED && !*ended ? LT_INTERRUPTED : 0;
@@ -1179,7 +898,7 @@ static int t_join(lua_State *L) {
   double deadline = lt_deadline(lt_opttimeout(L, 2));
   int ended;
   check_joinable(L, t);
-  if (wait_ended(t, deadline, &ended) == LT_INTERRUPTED) lt_intr_raise(L);
+  if (lt_wait_ended(t, deadline, &ended) == LT_INTERRUPTED) lt_intr_raise(L);
   if (ended) apply_fields(L, 1, t);
   lua_pushboolean(L, ended);
   return 1;
@@ -1200,7 +919,7 @@ static int t_result(lua_State *L) {
   lt_Thread *t = (lt_Thread *)selfproxy(L)->obj;
   int ended, n;
   check_joinable(L, t);
-  if (wait_ended(t, LT_FOREVER, &ended) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
+  if (lt_wait_ended(t, LT_FOREVER, &ended) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
   apply_fields(L, 1, t);
   lua_settop(L, 0);
   if (t->results == NULL) {
@@ -1271,214 +990,6 @@ static void thread_metatable(lua_State *L) {
   lt_classmetatable(L, &lt_ThreadClass, NULL, meta);
 }
 
-/* ====================================================================== FUNCTIONS */
-
-static int f_current_thread(lua_State *L) {
-  lt_Thread *t = lt_current();
-  if (t == NULL) return luaL_error(L, "not enough memory");
-  if (t->kind != 0) { lt_pushobject(L, &t->obj); return 1; }   /* main or a dummy */
-  /* in a thread: its own self, with its fields (made here for a plain Thread(f)) */
-  /* (a finalizer run while the state closes may find that proxy finalized already) */
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SELF) == LUA_TUSERDATA && lt_toproxy(L, -1) != NULL)
-    return 1;
-  lua_pop(L, 1);
-  lt_pushobject(L, &t->obj);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SELF);
-  return 1;
-}
-
-static int f_main_thread(lua_State *L) {
-  lt_current();
-  lt_pushobject(L, &G.main->obj);
-  return 1;
-}
-
-static int collect_active(lua_State *L, int push) {
-  lt_Thread **list;
-  lt_Thread *t;
-  int n = 0, i;
-  lt_current();
-  pthread_mutex_lock(&G.mu);
-  for (t = G.active.next; t != &G.active; t = t->next) n++;
-  list = (lt_Thread **)malloc(sizeof *list * (size_t)(n ? n : 1));
-  if (list) {
-    i = 0;
-    for (t = G.active.next; t != &G.active; t = t->next) { lt_incref(&t->obj); list[i++] = t; }
-  }
-  pthread_mutex_unlock(&G.mu);
-  if (list == NULL) return luaL_error(L, "not enough memory");
-  if (push) {
-    lua_createtable(L, n, 0);
-    for (i = 0; i < n; i++) {
-      lt_pushobject(L, &list[n - 1 - i]->obj);     /* oldest first */
-      lua_rawseti(L, -2, i + 1);
-    }
-  }
-  for (i = 0; i < n; i++) lt_decref(&list[i]->obj);
-  free(list);
-  if (!push) lua_pushinteger(L, n);
-  return 1;
-}
-
-static int f_enumerate(lua_State *L) { return collect_active(L, 1); }
-static int f_active_count(lua_State *L) { return collect_active(L, 0); }
-
-static int f_get_ident(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)lt_thread_ident());
-  return 1;
-}
-
-static int f_get_native_id(lua_State *L) {
-  lua_pushinteger(L, lt_native_id());
-  return 1;
-}
-
-/* stack_size([bytes]): below 32 KiB is an error; below LT_STACK_FLOOR, raised to it (Lua
-** code may nest LUAI_MAXCCALLS C calls deep whatever the stack: see lthreading.h). */
-static int f_stack_size(lua_State *L) {
-  size_t old;
-  if (!lua_isnoneornil(L, 1)) {
-    lua_Integer sz = luaL_checkinteger(L, 1);
-    if (sz != 0 && sz < LT_MIN_STACK)
-      return luaL_error(L, "size not valid: %I bytes (minimum is 32 KiB)", sz);
-    if (sz != 0 && sz < LT_STACK_FLOOR) sz = LT_STACK_FLOOR;
-    pthread_mutex_lock(&G.mu);
-    old = G.stacksize;
-    G.stacksize = (size_t)sz;
-    pthread_mutex_unlock(&G.mu);
-  } else old = lt_stack_size();
-  lua_pushinteger(L, (lua_Integer)old);
-  return 1;
-}
-
-size_t lt_stack_size(void) {
-  size_t s;
-  pthread_mutex_lock(&G.mu);
-  s = G.stacksize;
-  pthread_mutex_unlock(&G.mu);
-  return s;
-}
-
-static int f_sleep(lua_State *L) {
-  lua_Number s = lt_checksleep(L, 1);
-  if (lt_intr_sleep(s) == LT_INTERRUPTED) lt_intr_raise(L);
-  return 0;
-}
-
-static int f_monotonic(lua_State *L) {
-  lua_pushnumber(L, lt_now());
-  return 1;
-}
-
-/* Module __index / __newindex: threading.excepthook is process-wide. */
-static int m_index(lua_State *L) {
-  const char *k = lua_tostring(L, 2);
-  if (k && strcmp(k, "excepthook") == 0) { push_hook(L); return 1; }
-  return 0;
-}
-
-static int m_newindex(lua_State *L) {
-  const char *k = lua_tostring(L, 2);
-  if (k && strcmp(k, "excepthook") == 0) {
-    lua_settop(L, 3);
-    lua_replace(L, 1);
-    lua_settop(L, 1);
-    return set_excepthook(L);
-  }
-  lua_rawset(L, 1);
-  return 0;
-}
-
-static void (*exit_hooks[8])(void);
-static int n_exit_hooks;
-
-void lt_on_exit(void (*fn)(void)) {
-  int i, found = 0;
-  pthread_mutex_lock(&G.mu);
-  for (i = 0; i < n_exit_hooks; i++) found |= exit_hooks[i] == fn;
-  if (!found && n_exit_hooks < 8) exit_hooks[n_exit_hooks++] = fn;
-  pthread_mutex_unlock(&G.mu);
-}
-
-/* Exit: wait for every non-daemon Thread (not the caller); 0 if Ctrl-C ended the wait. */
-static int wait_threads_at_exit(void) {
-  for (;;) {
-    lt_Thread *t, *found = NULL;
-    int ended, r;
-    pthread_mutex_lock(&G.mu);
-    for (t = G.active.next; t != &G.active; t = t->next)
-      if (t != T_current && t->kind == 0 && !t->daemon && !atomic_load(&t->ended)) {
-        found = t;
-        lt_incref(&t->obj);
-        break;
-      }
-    pthread_mutex_unlock(&G.mu);
-    if (found == NULL) return 1;
-    r = wait_ended(found, LT_FOREVER, &ended);
-    lt_decref(&found->obj);
-    if (r == LT_INTERRUPTED) return 0;
-  }
-}
-
-/* Exit: run the exit hooks, wait for the non-daemon threads, join the finished OS threads.
-** A Ctrl-C meanwhile (interrupt.c) abandons the threads still running, as daemons. */
-void lt_wait_nondaemon(void) {
-  int i, n, done = 1;
-  if (!lt_intr_exit_begin()) return;
-  pthread_mutex_lock(&G.mu);
-  n = n_exit_hooks;
-  pthread_mutex_unlock(&G.mu);
-  for (i = 0; i < n && done; i++) {
-    exit_hooks[i]();
-    done = !(lt_intr_pending() & LT_INTR_SIGINT);
-  }
-  if (done) done = wait_threads_at_exit();
-  lt_intr_exit_end(!done);
-  if (done) lt_exit_workers();
-}
-
-/* print(...) that writes each line with one call, so lines from threads never mix. */
-static int lt_print(lua_State *L) {
-  int n = lua_gettop(L), i;
-  luaL_Buffer B;
-  size_t len;
-  const char *s;
-  luaL_buffinit(L, &B);
-  for (i = 1; i <= n; i++) {
-    if (i > 1) luaL_addchar(&B, '\t');
-    luaL_tolstring(L, i, NULL);
-    luaL_addvalue(&B);
-  }
-  luaL_addchar(&B, '\n');
-  luaL_pushresult(&B);
-  s = lua_tolstring(L, -1, &len);
-  flockfile(stdout);
-  fwrite(s, 1, len, stdout);
-  fflush(stdout);
-  funlockfile(stdout);
-  return 0;
-}
-
-void lt_install_print(lua_State *L) {
-  lua_getglobal(L, "print");
-  if (lua_iscfunction(L, -1) && lua_tocfunction(L, -1) != lt_print
-      && lua_getupvalue(L, -1, 1) == NULL) {
-    lua_pushcfunction(L, lt_print);
-    lua_setglobal(L, "print");
-  }
-  lua_pop(L, 1);
-}
-
-static void thread_openlibs(lua_State *L) {
-  luaL_openlibs(L);
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_lthreading);
-  lua_setfield(L, -2, "lthreading");
-  lua_pop(L, 1);
-  lt_install_print(L);
-}
-
 /* Push the state's Thread class, making it (once per state) if needed. */
 void lt_push_thread_class(lua_State *L) {
   if (lt_pushnamed_raw(L, "Thread") != LUA_TNIL) return;
@@ -1490,67 +1001,4 @@ void lt_push_thread_class(lua_State *L) {
   lua_setfield(L, -2, "__call");
   lua_setmetatable(L, -2);
   lt_setname(L, -1, "Thread");
-}
-
-lua_State *lt_freshstate(void) {
-  lua_State *L = luaL_newstate();
-  if (L != NULL) thread_openlibs(L);   /* only memory errors possible: the panic handler */
-  return L;
-}
-
-lua_State *lt_newstate(void) {
-  lua_State *L = lt_spare_state();
-  return L != NULL ? L : lt_freshstate();
-}
-
-lt_Thread *lt_adopt_current(const char *name, int daemon) {
-  lt_Thread *t = (lt_Thread *)calloc(1, sizeof *t);
-  if (t == NULL) return NULL;
-  lt_object_init(&t->obj, &lt_ThreadClass);
-  thread_setup(t, name, daemon, 0);
-  t->state = STARTED;
-  t->ident = (lua_Integer)lt_thread_ident();
-  atomic_store(&t->native, lt_native_id());
-  t->has_ident = 1;
-  pthread_mutex_lock(&G.mu);
-  active_add(t);
-  pthread_mutex_unlock(&G.mu);
-  T_current = t;
-  lt_intr_begin(&t->intr, NULL, &t->mu, &t->name, 0);   /* its OS name; not cancellable */
-  return t;
-}
-
-void lt_release_current(void) {
-  lt_Thread *t = T_current;
-  if (t == NULL) return;
-  lt_intr_end(&t->intr, NULL);
-  T_current = NULL;
-  mark_ended(t, 1, NULL, NULL);
-  lt_decref(&t->obj);
-}
-
-void lt_open_thread(lua_State *L) {
-  static const luaL_Reg funcs[] = {
-    {"current_thread", f_current_thread}, {"main_thread", f_main_thread},
-    {"enumerate", f_enumerate}, {"active_count", f_active_count},
-    {"get_ident", f_get_ident}, {"get_native_id", f_get_native_id},
-    {"stack_size", f_stack_size}, {"sleep", f_sleep}, {"monotonic", f_monotonic},
-    {"__excepthook__", default_excepthook},
-    {"currentThread", f_current_thread}, {"activeCount", f_active_count},
-    {NULL, NULL}
-  };
-  /* module table on top */
-  lt_current();
-  luaL_setfuncs(L, funcs, 0);
-  lua_pushnumber(L, LT_TIMEOUT_MAX);
-  lua_setfield(L, -2, "TIMEOUT_MAX");
-  lt_push_thread_class(L);
-  lua_setfield(L, -2, "Thread");
-  /* the module's own metatable: excepthook */
-  lua_createtable(L, 0, 2);
-  lua_pushcfunction(L, m_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, m_newindex);
-  lua_setfield(L, -2, "__newindex");
-  lua_setmetatable(L, -2);
 }
