@@ -69,11 +69,24 @@ static _Thread_local Worker *T_worker;
 static int idle_max = IDLE_MAX;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-/* In the child of a fork() only the forking thread exists: forget the others (their
-** memory is left as it is), so that a spawn there makes a new thread. */
+/* In the child of a fork() only the forking thread exists: forget the others, so that a
+** spawn there makes a new thread.  fork() holds W.mu, so the lists are whole in the child;
+** their records are freed, with the spare states idle ones made (and a zombie's not yet
+** being closed: worker_main clears `spare` before closing it).  Threads that were running a
+** job keep what they held: no list has it. */
+static void before_fork(void) { pthread_mutex_lock(&W.mu); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&W.mu); }
 static void after_fork_child(void) {
+  Worker *lists[2] = { W.idle, W.zombies }, *w, *next;
+  int i;
   pthread_mutex_init(&W.mu, NULL);
   pthread_cond_init(&W.cv, NULL);
+  for (i = 0; i < 2; i++)
+    for (w = lists[i]; w != NULL; w = next) {
+      next = w->next;
+      if (w->spare) lua_close(w->spare);
+      free(w);
+    }
   W.idle = W.zombies = NULL;
   W.nidle = 0;
   W.nondaemon = T_worker != NULL && T_worker->counted ? 1 : 0;
@@ -81,7 +94,7 @@ static void after_fork_child(void) {
 
 static void worker_init(void) {
   const char *v = getenv("LTHREADING_IDLE_THREADS");
-  pthread_atfork(NULL, NULL, after_fork_child);
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
   if (v != NULL && *v != '\0') {
     char *end;
     long n = strtol(v, &end, 10);
@@ -174,6 +187,7 @@ static int wait_job(Worker *w) {
 
 static void *worker_main(void *p) {
   Worker *w = (Worker *)p;
+  lua_State *L;
   int zombie = 0;
   T_worker = w;
   w->tid = pthread_self();
@@ -200,8 +214,10 @@ static void *worker_main(void *p) {
     if (zombie) break;
     if (w->wants_spare && w->spare == NULL) w->spare = lt_freshstate();
   } while (wait_job(w));
-  if (w->spare) lua_close(w->spare);
-  w->spare = NULL;
+  if ((L = w->spare) != NULL) {
+    w->spare = NULL;                    /* (a fork() child closes what is left here) */
+    lua_close(L);
+  }
   return NULL;
 }
 
