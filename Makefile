@@ -3,6 +3,7 @@
 #   make test    build and run the busted specs (installs missing Debian packages)
 #   make bench   benchmarks beside C baselines
 #   make asan / make tsan / make valgrind / make soak
+#   make dist    release files in dist/: source tarball, .src.rock, a local rocks server
 
 # The Lua it is built for and tested with: everything version-specific is in this block.
 # Default: Debian's 5.4.  Another version, e.g. 5.5 built by tools/lua-from-source.sh:
@@ -45,7 +46,7 @@ LUA_STAMP := build/lua-version
 $(shell mkdir -p build && [ "$$(cat $(LUA_STAMP) 2>/dev/null)" = "$(LUA_VERSION) $(LUA_INC)" ] \
   || echo "$(LUA_VERSION) $(LUA_INC)" >$(LUA_STAMP))
 
-.PHONY: all deps test demo bench asan tsan valgrind soak fuzz clean
+.PHONY: all deps test demo bench asan tsan valgrind soak fuzz dist clean
 
 all: lthreading.so
 
@@ -164,5 +165,11 @@ soak: deps
 	@$(MAKE) --no-print-directory lthreading.so
 	$(LUA) bench/soak.lua
 
+# The version is LT_VERSION in src/lthreading.h; the files come from the committed HEAD (see
+# tools/dist.sh).  Then: luarocks install lthreading --only-server=file://$(CURDIR)/dist
+VERSION = $(shell sed -n 's/^\#define LT_VERSION *"\([^"]*\)".*/\1/p' src/lthreading.h)
+dist: deps
+	LUA=$(LUA) tools/dist.sh $(VERSION) $(LUA_VERSION)
+
 clean:
-	rm -rf lthreading.so bench/baseline src/*.o build
+	rm -rf lthreading.so bench/baseline src/*.o build dist

@@ -52,7 +52,7 @@
 #include "lauxlib.h"
 
 /* ====================================================================== CONFIGURATION */
-#define LT_VERSION        "0.1.0"
+#define LT_VERSION        "0.2.0"      /* the one place: module _VERSION, rockspec, CHANGELOG */
 #if !defined(LT_MAX_DEPTH)
 #define LT_MAX_DEPTH      1000       /* nesting limit of one marshaled value (C stack safety) */
 #endif
