@@ -185,10 +185,21 @@ static int wait_job(Worker *w) {
   return (go & ~PARKED) == RUN;
 }
 
+static void async_signals(sigset_t *set) {  /* what the workers block: they go to the main thread */
+  sigfillset(set);
+  sigdelset(set, SIGSEGV); sigdelset(set, SIGBUS); sigdelset(set, SIGFPE);
+  sigdelset(set, SIGILL); sigdelset(set, SIGTRAP); sigdelset(set, SIGABRT);
+}
+
 static void *worker_main(void *p) {
   Worker *w = (Worker *)p;
   lua_State *L;
   int zombie = 0;
+  sigset_t all;
+  /* Again here: a pthread_create interposed at run time (GCC 14's ASan runtime preloaded) gives
+  ** the thread its creator's mask, dropping the attribute's. */
+  async_signals(&all);
+  pthread_sigmask(SIG_SETMASK, &all, NULL);
   T_worker = w;
   w->tid = pthread_self();
   w->native = sys_native_id();
@@ -231,9 +242,7 @@ static int create_worker(Worker *w, pthread_t *tid) {
   int rc;
   pthread_attr_init(&attr);
   if (w->stack > 0) pthread_attr_setstacksize(&attr, w->stack);
-  sigfillset(&all);                /* asynchronous signals go to the main thread */
-  sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGFPE);
-  sigdelset(&all, SIGILL); sigdelset(&all, SIGTRAP); sigdelset(&all, SIGABRT);
+  async_signals(&all);             /* asynchronous signals go to the main thread */
 #if defined(HAVE_ATTR_SIGMASK)
   if (pthread_attr_setsigmask_np(&attr, &all) == 0)
     rc = pthread_create(tid, &attr, worker_main, w);
