@@ -611,9 +611,9 @@ function bench.queue()
         end
       end
       t:join()
-      local dt = mono() - t0
+      local elapsed = mono() - t0
       assert(sum == N * (N + 1) // 2, "put_many/get_many lost or changed items")
-      return dt
+      return elapsed
     end
     local ok, r = pcall(function() return best_of(3, bonce) end)
     if ok then

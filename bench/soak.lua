@@ -127,7 +127,7 @@ if wanted("threads") then
         end
       end
     end
-    ts = nil
+    ts = nil   -- luacheck: ignore 311 (dropped: unjoined threads are collected)
     local left = settle(1, 10)
     if left > 1 then error(left - 1 .. " threads still alive after their batch") end
   end)
@@ -144,19 +144,19 @@ if wanted("queue") then
     local ROUNDS, PER_ROUND = 10, 100000          -- 1 000 000 messages
     local q = threading.Queue(1000)
     local total, sum_all = 0, 0
-    local function producer(q, from, to)
+    local function producer(queue, from, to)
       for i = from, to do
         local m = i % 3
-        if m == 0 then q:put(i)
-        elseif m == 1 then q:put({ i, tostring(i) })
-        else q:put("m" .. i) end
+        if m == 0 then queue:put(i)
+        elseif m == 1 then queue:put({ i, tostring(i) })
+        else queue:put("m" .. i) end
       end
-      q:put(false)
+      queue:put(false)
     end
-    local function consumer(q)
+    local function consumer(queue)
       local n, sum = 0, 0
       while true do
-        local v = q:get()
+        local v = queue:get()
         if v == false then break end
         local tv = type(v)
         if tv == "table" then
@@ -225,7 +225,7 @@ if wanted("mix") then
     local totals = {}
 
     local function worker(o, id, seconds, seed)
-      local T = require "lthreading"
+      local th = require "lthreading"
       math.randomseed(seed)
       local counts = {}
       local function bump(k) counts[k] = (counts[k] or 0) + 1 end
@@ -294,21 +294,21 @@ if wanted("mix") then
         bump("pool")
       end end
       ops[#ops + 1] = function()
-        local t = T.Thread(function(x) return x + 1 end, id)
+        local t = th.Thread(function(x) return x + 1 end, id)
         t:start()
         if t:join() ~= true or t:result() ~= id + 1 then error("bad thread result") end
         bump("thread")
       end
-      if T.Timer then ops[#ops + 1] = function()
-        local t = T.Timer(0.0005, function() end)
+      if th.Timer then ops[#ops + 1] = function()
+        local t = th.Timer(0.0005, function() end)
         t:start()
         if math.random(2) == 1 then t:cancel() end
         t:join()
         bump("timer")
       end end
 
-      local deadline = T.monotonic() + seconds
-      while T.monotonic() < deadline do
+      local deadline = th.monotonic() + seconds
+      while th.monotonic() < deadline do
         ops[math.random(#ops)]()
       end
       if o.barrier then

@@ -31,8 +31,8 @@ local ok, err = pcall(timed.wait, timed)
 say('wait timed out: %s, error is BrokenBarrierError: %s, broken=%s',
     tostring(not ok), tostring(err == threading.BrokenBarrierError), tostring(timed.broken))
 -- a broken barrier cannot be used...
-ok, err = pcall(timed.wait, timed)
-say('wait on a broken barrier raised %s', tostring(err))
+local _, err2 = pcall(timed.wait, timed)
+say('wait on a broken barrier raised %s', tostring(err2))
 -- ...until it is reset
 timed:reset()
 say('after reset(): broken=%s', tostring(timed.broken))

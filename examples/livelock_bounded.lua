@@ -9,7 +9,7 @@ local MAX_ATTEMPTS = 5     -- Python loops forever ("you will have to manually k
 -- task for worker threads
 local function task(number, lock1, lock2)
   -- loop until the task is completed (or, here, until MAX_ATTEMPTS)
-  for attempt = 1, MAX_ATTEMPTS do
+  for _ = 1, MAX_ATTEMPTS do
     -- acquire the first lock
     do
       local _ <close> = lock1()

@@ -39,10 +39,10 @@ lw:start()
 w:join(); nw:join(); lw:join()
 
 -- the point of the scoped forms: the lock is released even when the critical section fails
-local ok, err = pcall(function()
+local _, err = pcall(function()
   local _ <close> = lock()
   error('failure inside the critical section', 0)
 end)
 log(string.format('error caught: %s; lock still held: %s', err, tostring(lock:locked())))
-ok = pcall(lock.with, lock, function() error('boom', 0) end)
+local ok = pcall(lock.with, lock, function() error('boom', 0) end)
 log(string.format('lock:with raised: %s; lock still held: %s', tostring(not ok), tostring(lock:locked())))

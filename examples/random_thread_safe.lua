@@ -16,7 +16,7 @@ for i = 1, 4 do
   threads[i]:start()
 end
 for _, t in ipairs(threads) do t:join() end
-for i = 1, 4 do say('thread average of 1000 random(): %.2f', results:get()) end
+for _ = 1, 4 do say('thread average of 1000 random(): %.2f', results:get()) end
 
 -- 2. Python's gauss() is unsafe because it caches the second of the two numbers it makes.
 --    The same generator written in Lua, with its cache shared between threads in a Shared

@@ -24,5 +24,5 @@ print('positions after one extra release: ' .. n)
 
 -- a BoundedSemaphore treats that extra release as an error
 local bounded = threading.BoundedSemaphore(2)
-local ok, err = pcall(bounded.release, bounded)
+local ok = pcall(bounded.release, bounded)
 print('BoundedSemaphore extra release raised an error: ' .. tostring(not ok))

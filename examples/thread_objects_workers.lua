@@ -26,3 +26,4 @@ for i = 0, 4 do
   threads[#threads + 1] = t
   t:start()
 end
+for _, t in ipairs(threads) do t:join() end

@@ -33,9 +33,9 @@ say('as_completed: %d results, sum %d', count, total)
 
 -- errors raised by a task come back from result()
 local bad = pool:submit(function() error('task failed', 0) end)
-local ok, err = pcall(bad.result, bad)
+local _, err = pcall(bad.result, bad)
 say('failed task: result() raised "%s"', tostring(err))
 
 pool:shutdown()
-ok = pcall(pool.submit, pool, task, 1)
+local ok = pcall(pool.submit, pool, task, 1)
 say('submit after shutdown is an error: %s', tostring(not ok))

@@ -11,10 +11,8 @@ local function func()
   end
 end
 
-local threads = {}
 for _ = 1, 3 do
   local thread = threading.Thread{target = func, args = {}}
   thread:start()
-  threads[#threads + 1] = thread
 end
 -- no join: like Python, the process waits for its non-daemon threads before it exits

@@ -2,20 +2,21 @@ rockspec_format = "3.0"
 package = "lthreading"
 version = "scm-1"
 source = {
-   url = "git+file:///dev/null",   -- replaced by the real repository URL on publication
+   url = "git+https://github.com/lthreading/lthreading",
 }
 description = {
-   summary = "Python's threading module for Lua 5.4, with real parallel threads",
+   summary = "Python's threading module for Lua 5.4 and 5.5, with real parallel threads",
    detailed = [[
       Thread, Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Timer, Barrier,
       thread-local data, Queue family, a Shared table and a ThreadPoolExecutor. Every thread
       runs in its own lua_State on its own pthread; values are copied between threads and
       lthreading's own objects are shared by reference.
    ]],
+   homepage = "https://github.com/lthreading/lthreading",
    license = "MIT",
 }
 dependencies = {
-   "lua >= 5.4, < 5.5",
+   "lua >= 5.4, < 5.6",
 }
 build = {
    type = "builtin",

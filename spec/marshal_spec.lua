@@ -155,7 +155,7 @@ describe("values crossing threads (API.md §1)", function()
     it("nest to ordinary depths (50 levels)", function()
       local t = {}
       local cur = t
-      for i = 1, 49 do cur.next = {}; cur = cur.next end
+      for _ = 1, 49 do cur.next = {}; cur = cur.next end
       cur.leaf = "bottom"
       local depth, leaf = H.run(function(v)
         local d = 1
@@ -673,6 +673,7 @@ describe("values crossing threads (API.md §1)", function()
   ------------------------------------------------------------------------ thread globals
   describe("a thread's globals", function()
     it("are fresh: the creator's globals are absent, the standard libraries present", function()
+      -- luacheck: globals LTHREADING_SPEC_CREATOR_GLOBAL LTHREADING_SPEC_FILE_GLOBAL (on purpose)
       local G = debug.getregistry()[2]
       rawset(G, "LTHREADING_SPEC_CREATOR_GLOBAL", "creator")
       LTHREADING_SPEC_FILE_GLOBAL = "file env"    -- lands in busted's environment

@@ -261,7 +261,7 @@ describe("misuse", function()
         return got, set
       end, lock, ev)
       t:start()
-      lock, ev = nil, nil
+      lock, ev = nil, nil   -- luacheck: ignore 311 (dropped for the collector)
       collectgarbage(); collectgarbage()
       H.join(t)
       local got, set = t:result()
@@ -275,7 +275,7 @@ describe("misuse", function()
       local t = threading.Thread(function(qq) return qq:get(true, 5) end, q)
       t:start()
       q:put("hello")
-      q = nil
+      q = nil   -- luacheck: ignore 311 (dropped for the collector)
       collectgarbage(); collectgarbage()
       H.join(t)
       assert.equal("hello", t:result())

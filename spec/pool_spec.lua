@@ -79,6 +79,7 @@ describe("ThreadPoolExecutor", function()
   end)
 
   it("keeps a worker's state between tasks: globals set by a task stay on that worker", function()
+    -- luacheck: globals counter (a task's global, on purpose)
     local pool <close> = threading.ThreadPoolExecutor(1)
     pool:submit(function() counter = (counter or 0) + 1 end):result(T)
     assert.equal(2, pool:submit(function() counter = counter + 1; return counter end):result(T))
@@ -87,7 +88,7 @@ describe("ThreadPoolExecutor", function()
   it("gives tasks fresh globals: the submitter's globals are not there", function()
     local pool <close> = threading.ThreadPoolExecutor(1)
     _G.lt_pool_spec_marker = true
-    local seen = pool:submit(function() return lt_pool_spec_marker end):result(T)
+    local seen = pool:submit(function() return lt_pool_spec_marker end):result(T)   -- luacheck: ignore 113
     _G.lt_pool_spec_marker = nil
     assert.is_nil(seen)
     assert.equal("table", pool:submit(function() return type(string) end):result(T))
@@ -416,7 +417,7 @@ describe("as_completed", function()
     local pool <close> = threading.ThreadPoolExecutor(2)
     local futs = {}
     for i = 1, 6 do futs[i] = pool:submit(function(n) return n end, i) end
-    for _ in threading.as_completed(futs, T) do break end
+    for _ in threading.as_completed(futs, T) do break end   -- luacheck: ignore 512 (left early on purpose)
     for _, f in ipairs(futs) do f:result(T) end
     collectgarbage()
     assert.equal(6, #pool:map(function(x) return x end, {1, 2, 3, 4, 5, 6}))

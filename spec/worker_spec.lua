@@ -20,7 +20,7 @@ end
 describe("OS thread reuse", function()
   it("runs a new Thread on the OS thread of one that ended", function()
     local ids, distinct = {}, 0
-    for i = 1, 10 do
+    for _ = 1, 10 do
       local t = run_then_idle(function() return require("lthreading").get_native_id() end)
       local id = t:result()
       if not ids[id] then distinct = distinct + 1 end
@@ -32,6 +32,7 @@ describe("OS thread reuse", function()
   it("gives each Thread a fresh state and its own identity", function()
     local loc = threading["local"]()
     local function dirty(l)
+      -- luacheck: ignore 111 142 (dirties its state on purpose)
       LEAKED = "global"
       string.leaked = "library field"
       package.loaded.leaked = "module"
@@ -44,7 +45,7 @@ describe("OS thread reuse", function()
       local th = require "lthreading"
       local me = th.current_thread()
       return th.get_native_id(), me.name, me.ident == th.get_ident(),
-             rawget(_G, "LEAKED"), string.leaked, package.loaded.leaked, getmetatable(_G),
+             rawget(_G, "LEAKED"), string.leaked, package.loaded.leaked, getmetatable(_G),   -- luacheck: ignore 143
              l.x, #th.enumerate()
     end
     -- Each round: one Thread dirties its state, the next looks.  Another thread of the

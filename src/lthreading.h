@@ -47,7 +47,9 @@
 **     destructor could need (destructors only free memory and take no other locks).
 **
 ** LUA VERSIONS
-**   Lua 5.4 first.  Version-specific calls are isolated in the COMPAT section below.
+**   Lua 5.4 and 5.5 (the same calls build on both).  Version-specific calls are isolated in
+**   the COMPAT section below; the build's version-specific settings are in the Makefile's
+**   first block (LUA_VERSION).
 */
 #ifndef LTHREADING_H
 #define LTHREADING_H
@@ -61,7 +63,7 @@
 #include "lauxlib.h"
 
 /* ====================================================================== CONFIGURATION */
-#define LT_VERSION        "0.1.0"
+#define LT_VERSION        "0.2.0"      /* the one place: module _VERSION, rockspec, CHANGELOG */
 #if !defined(LT_MAX_DEPTH)
 #define LT_MAX_DEPTH      1000       /* nesting limit of one marshaled value (C stack safety) */
 #endif
@@ -92,7 +94,7 @@
 #define lt_getuv(L, idx, n)          lua_getiuservalue((L), (idx), (n))
 #define lt_setuv(L, idx, n)          lua_setiuservalue((L), (idx), (n))
 #else
-#error "lthreading needs Lua 5.4 (other versions: extend this COMPAT section)"
+#error "lthreading needs Lua 5.4 or 5.5 (other versions: extend this COMPAT section)"
 #endif
 
 /* ====================================================================== TIME, PARKING */

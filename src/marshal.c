@@ -412,6 +412,7 @@ static void encode_table(Enc *e, int idx) {
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
   Enc *e = (Enc *)ud;
   LT_UNUSED(L);
+  if (sz == 0) return 0;             /* Lua 5.5 ends a dump with a (NULL, 0) call */
   if (!grow(e, sz)) return 1;
   memcpy(e->b->data + e->b->len, p, sz);
   e->b->len += sz;

@@ -69,11 +69,24 @@ static _Thread_local Worker *T_worker;
 static int idle_max = IDLE_MAX;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-/* In the child of a fork() only the forking thread exists: forget the others (their
-** memory is left as it is), so that a spawn there makes a new thread. */
+/* In the child of a fork() only the forking thread exists: forget the others, so that a
+** spawn there makes a new thread.  fork() holds W.mu, so the lists are whole in the child;
+** their records are freed, with the spare states idle ones made (and a zombie's not yet
+** being closed: worker_main clears `spare` before closing it).  Threads that were running a
+** job keep what they held: no list has it. */
+static void before_fork(void) { pthread_mutex_lock(&W.mu); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&W.mu); }
 static void after_fork_child(void) {
+  Worker *lists[2] = { W.idle, W.zombies }, *w, *next;
+  int i;
   pthread_mutex_init(&W.mu, NULL);
   pthread_cond_init(&W.cv, NULL);
+  for (i = 0; i < 2; i++)
+    for (w = lists[i]; w != NULL; w = next) {
+      next = w->next;
+      if (w->spare) lua_close(w->spare);
+      free(w);
+    }
   W.idle = W.zombies = NULL;
   W.nidle = 0;
   W.nondaemon = T_worker != NULL && T_worker->counted ? 1 : 0;
@@ -81,7 +94,7 @@ static void after_fork_child(void) {
 
 static void worker_init(void) {
   const char *v = getenv("LTHREADING_IDLE_THREADS");
-  pthread_atfork(NULL, NULL, after_fork_child);
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
   if (v != NULL && *v != '\0') {
     char *end;
     long n = strtol(v, &end, 10);
@@ -206,9 +219,21 @@ static int wait_job(Worker *w) {
   return (go & ~PARKED) == RUN;
 }
 
+static void async_signals(sigset_t *set) {  /* what the workers block: they go to the main thread */
+  sigfillset(set);
+  sigdelset(set, SIGSEGV); sigdelset(set, SIGBUS); sigdelset(set, SIGFPE);
+  sigdelset(set, SIGILL); sigdelset(set, SIGTRAP); sigdelset(set, SIGABRT);
+}
+
 static void *worker_main(void *p) {
   Worker *w = (Worker *)p;
+  lua_State *L;
   int zombie = 0;
+  sigset_t all;
+  /* Again here: a pthread_create interposed at run time (GCC 14's ASan runtime preloaded) gives
+  ** the thread its creator's mask, dropping the attribute's. */
+  async_signals(&all);
+  pthread_sigmask(SIG_SETMASK, &all, NULL);
   T_worker = w;
   w->tid = pthread_self();
   w->native = sys_native_id();
@@ -237,8 +262,10 @@ static void *worker_main(void *p) {
     if (zombie) break;
     if (w->wants_spare && w->spare == NULL) w->spare = lt_freshstate();
   } while (wait_job(w));
-  if (w->spare) lua_close(w->spare);
-  w->spare = NULL;
+  if ((L = w->spare) != NULL) {
+    w->spare = NULL;                    /* (a fork() child closes what is left here) */
+    lua_close(L);
+  }
   return NULL;
 }
 
@@ -255,9 +282,7 @@ static int create_worker(Worker *w, pthread_t *tid) {
     pthread_attr_destroy(&attr);
     return rc;
   }
-  sigfillset(&all);                /* asynchronous signals go to the main thread */
-  sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGFPE);
-  sigdelset(&all, SIGILL); sigdelset(&all, SIGTRAP); sigdelset(&all, SIGABRT);
+  async_signals(&all);             /* asynchronous signals go to the main thread */
 #if defined(HAVE_ATTR_SIGMASK)
   if (pthread_attr_setsigmask_np(&attr, &all) == 0)
     rc = pthread_create(tid, &attr, worker_main, w);
