@@ -24,9 +24,10 @@ build = {
    modules = {
       lthreading = {
          sources = {
-            "src/lthreading.c", "src/object.c", "src/marshal.c", "src/park.c",
-            "src/thread.c", "src/lock.c", "src/sync.c", "src/local.c",
-            "src/queue.c", "src/shared.c", "src/pool.c", "src/worker.c",
+            "src/cref.c", "src/excepthook.c", "src/future.c", "src/interrupt.c", "src/local.c",
+            "src/lock.c", "src/lthreading.c", "src/marshal.c", "src/notify.c", "src/object.c",
+            "src/park.c", "src/pool.c", "src/process.c", "src/queue.c", "src/queue_item.c",
+            "src/shared.c", "src/sync.c", "src/thread.c", "src/worker.c",
          },
          defines = { "_GNU_SOURCE" },
          libraries = { "pthread", "dl" },

@@ -23,17 +23,19 @@ build = {
    modules = {
       lthreading = {
          sources = {
-            "src/lthreading.c", "src/object.c", "src/marshal.c", "src/park.c",
-            "src/thread.c", "src/process.c", "src/excepthook.c", "src/interrupt.c",
-            "src/lock.c", "src/sync.c", "src/local.c",
-            "src/queue.c", "src/queue_item.c", "src/shared.c", "src/pool.c", "src/future.c",
-            "src/worker.c", "src/notify.c", "src/cref.c",
+            "src/cref.c", "src/excepthook.c", "src/future.c", "src/interrupt.c", "src/local.c",
+            "src/lock.c", "src/lthreading.c", "src/marshal.c", "src/notify.c", "src/object.c",
+            "src/park.c", "src/pool.c", "src/process.c", "src/queue.c", "src/queue_item.c",
+            "src/shared.c", "src/sync.c", "src/thread.c", "src/worker.c",
          },
          defines = { "_GNU_SOURCE" },
          libraries = { "pthread", "dl" },
          incdirs = { "src" },
       },
    },
+   -- installed beside the rock (luarocks show lthreading: the rock's directory):
+   -- docs/*.md, the user reference; types/lthreading.lua, LuaLS annotations
+   copy_directories = { "docs", "types" },
 }
 test = {
    type = "command",

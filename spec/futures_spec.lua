@@ -391,7 +391,8 @@ describe("ThreadPoolExecutor options (test_init.py, test_shutdown.py)", function
     local worker_count = 2
     local executor <close> = threading.ThreadPoolExecutor{
       max_workers = worker_count,
-      initializer = function(x) INITIALIZER_STATUS = x; INIT_RUNS = (INIT_RUNS or 0) + 1 end,
+      -- (a worker's own globals: what Python's test keeps in a module global)
+      initializer = function(x) INITIALIZER_STATUS = x; INIT_RUNS = (INIT_RUNS or 0) + 1 end, -- luacheck: ignore
       initargs = {"initialized"},
     }
     -- a Barrier makes each of the two workers take one task (Python's test does not check
@@ -401,7 +402,7 @@ describe("ThreadPoolExecutor options (test_init.py, test_shutdown.py)", function
     for i = 1, worker_count do
       futures[i] = executor:submit(function(b)
         b:wait(10)
-        return INITIALIZER_STATUS, INIT_RUNS, require("lthreading").current_thread().name
+        return INITIALIZER_STATUS, INIT_RUNS, require("lthreading").current_thread().name -- luacheck: ignore
       end, barrier)
     end
     local names = {}
@@ -487,7 +488,7 @@ describe("ThreadPoolExecutor options (test_init.py, test_shutdown.py)", function
 
   it("test_thread_names_assigned: thread_name_prefix .. '_' .. i", function()
     local executor = threading.ThreadPoolExecutor{max_workers = 5, thread_name_prefix = "SpecialPool"}
-    local names = executor:map(function(x)
+    local names = executor:map(function(_)
       require("lthreading").sleep(0.01)
       return require("lthreading").current_thread().name
     end, {-5, -4, -3, -2, -1, 0, 1, 2, 3, 4})

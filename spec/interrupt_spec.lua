@@ -44,7 +44,9 @@ local function ready()
   io.stdout:write("READY ", pid, "\n"); io.stdout:flush()
   threading.sleep(0.2)        -- (then the caller blocks: the signal comes later)
 end
-local function report(...) io.stdout:write(table.concat(table.pack(...), " ", 1, select("#", ...)), "\n"); io.stdout:flush() end
+local function report(...)
+  io.stdout:write(table.concat(table.pack(...), " ", 1, select("#", ...)), "\n"); io.stdout:flush()
+end
 ]]
 
 -- Run `body` (after PRELUDE) in a child; once it is READY, send `sigints` SIGINTs (spaced by
@@ -174,7 +176,8 @@ describe("Ctrl-C (SIGINT) in the main thread", function()
   it("ends Semaphore / BoundedSemaphore acquire without decrementing", function()
     for _, kind in ipairs{"Semaphore", "BoundedSemaphore"} do
       local after = interrupted("local s = threading." .. kind .. "(1); s:acquire()", "s:acquire()",
-        "'after', (function() s:release(); return tostring(s:acquire(false)) .. ' ' .. tostring(s:acquire(false)) end)()")
+        "'after', (function() s:release(); return tostring(s:acquire(false)) .. ' ' .."
+          .. " tostring(s:acquire(false)) end)()")
       assert.equal("after true false", after, kind)
     end
   end)
@@ -380,7 +383,7 @@ describe("Thread:cancel()", function()
     raises_cancelled(cancelled(function(f) return f:result() end, fut))
     raises_cancelled(cancelled(function(f) return f:exception() end, fut))
     raises_cancelled(cancelled(function(f)
-      for x in threading.as_completed({f}) do end end, fut))
+      for _ in threading.as_completed({f}) do end end, fut))
     raises_cancelled(cancelled(function(p, e) return p:map(function(x) x:wait() end, {e}) end,
                                pool, ev))
     raises_cancelled(cancelled(function(p) return p:shutdown(true) end, pool))
@@ -463,7 +466,7 @@ describe("Thread:cancel()", function()
 
   it("does not call the excepthook; result() raises CancelledError", function()
     local seen = threading.Shared{n = 0}
-    threading.excepthook = function(args) seen:incr("n") end
+    threading.excepthook = function(_) seen:incr("n") end
     local t = cancelled(function() threading.Event():wait() end)
     raises_cancelled(t)
     local bad = H.spawn(function() error("real error") end)
@@ -476,7 +479,7 @@ describe("Thread:cancel()", function()
       local calls = 0
       debug.sethook(function() calls = calls + 1 end, "", 100)
       local ok, err = pcall(function() while true do spin() end end)
-      local h, mask, count = debug.gethook()
+      local h, _, count = debug.gethook()
       local before = calls
       for _ = 1, 1000 do end
       return ok, tostring(err), h ~= nil, count, calls > before
@@ -500,7 +503,7 @@ describe("Thread:cancel()", function()
 
   it("a Thread subclass's run() is cancelled too; a cancel before it ran is kept", function()
     local W = threading.Thread:extend()
-    function W:run() while true do spin() end end
+    function W.run() while true do spin() end end
     local w = W()
     w:start()
     assert.is_true(w:cancel())                       -- maybe before its state even exists

@@ -63,7 +63,8 @@ describe("misuse", function()
     end)
 
     it("Thread constructor, start, join", function()
-      raises("bad option 'args' to 'Thread' %(table expected", function() threading.Thread{target = print, args = 5} end)
+      raises("bad option 'args' to 'Thread' %(table expected",
+             function() threading.Thread{target = print, args = 5} end)
       raises("bad option 'daemon' to 'Thread' %(boolean expected", function()
         threading.Thread{target = print, daemon = "yes"}
       end)
@@ -369,8 +370,8 @@ describe("misuse", function()
       s.c = c
       local back = s.c
       assert.is_true(rawequal(back, back.self))
-      local deep, cur = {}, nil
-      cur = deep
+      local deep = {}
+      local cur = deep
       for _ = 1, 1100 do cur[1] = {}; cur = cur[1] end
       raises("nested too deeply", function() s.deep = deep end)
       assert.is_nil(s.deep)
@@ -585,7 +586,7 @@ describe("misuse", function()
         collectgarbage()
         return loc.a
       end, l, ev)
-      l = nil
+      l = nil -- luacheck: ignore (dropped while the thread uses it)
       collectgarbage(); collectgarbage()
       ev:set()
       H.join(t)
@@ -640,7 +641,7 @@ describe("misuse", function()
         __gc = function() error("gc error: a warning, never fatal") end, __name = "Thing"}))
       assert.equal(1, rawget(t, "a")); assert.equal(1, rawlen(t))
       assert.matches("^Thing", tostring(t))
-      t = nil
+      t = nil -- luacheck: ignore (dropped for the collector)
       collectgarbage()
       assert.is_false(echo(setmetatable({}, {__metatable = false})) == nil)
       still_fine()
@@ -871,7 +872,7 @@ describe("misuse", function()
     it("a Thread dropped while another thread joins it", function()
       local victim = H.spawn(function() require("lthreading").sleep(0.1); return "v" end)
       local joiner = H.spawn(function(v) return v:join(10), v:result() end, victim)
-      victim = nil
+      victim = nil -- luacheck: ignore (dropped while another thread joins it)
       collectgarbage(); collectgarbage()
       H.join(joiner)
       assert.same({n = 2, true, "v"}, table.pack(joiner:result()))
@@ -920,7 +921,7 @@ describe("misuse", function()
       local t = H.spawn(function()
         local th = require "lthreading"
         local q = th.Queue()
-        G = setmetatable({}, {__gc = function()         -- q was made first: still alive
+        G = setmetatable({}, {__gc = function()         -- luacheck: ignore (q was made first: alive)
           q:put("from the thread's finalizer")
         end})
         return q

@@ -91,7 +91,7 @@ describe("__reduce", function()
       end, calls, info.path, info.mode
     end, function()
       local f = open(path, "r")
-      local same, n = H.run(function(t) return rawequal(t[1], t[2]) and rawequal(t[1], t.x.y), 0 end,
+      local same = H.run(function(t) return rawequal(t[1], t[2]) and rawequal(t[1], t.x.y), 0 end,
                             {f, f, x = {y = f}})
       assert.is_true(same)
       assert.equal(1, calls.n)

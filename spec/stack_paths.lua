@@ -11,16 +11,16 @@ local function add(name, f) P[#P + 1] = {name, f} end
 
 ---------------------------------------------------------------------- calls from C into Lua
 add("pcall", function()
-  local function f() local ok, e = pcall(f); error(e, 0) end
+  local function f() local _, e = pcall(f); error(e, 0) end
   f()
 end)
 add("xpcall", function()
-  local function f() local ok, e = xpcall(f, function(m) return m end); error(e, 0) end
+  local function f() local _, e = xpcall(f, function(m) return m end); error(e, 0) end
   f()
 end)
 add("xpcall, the handler recursing at the deepest point", function()
   local function g() return (string.gsub("x", "x", g)) end
-  local function f() local ok, e = xpcall(f, function(m) g() return m end); error(e, 0) end
+  local function f() local _, e = xpcall(f, function(m) g() return m end); error(e, 0) end
   f()
 end)
 add("error with a traceback handler at the deepest point", function()
@@ -160,7 +160,7 @@ add("load of deep source from inside deep calls", function()
 end)
 add("require chain (package.preload __index)", function()
   local n = 0
-  setmetatable(package.preload, {__index = function(_, name)
+  setmetatable(package.preload, {__index = function()
     n = n + 1
     require("m" .. n)                          -- inside the searcher: findloader's frame kept
     return function() return require("x" .. n) end
@@ -174,7 +174,7 @@ add("coroutine.wrap nesting", function()
   return pcall(f)
 end)
 add("coroutine.resume nesting", function()
-  local function f() local ok, e = coroutine.resume(coroutine.create(f)); error(e, 0) end
+  local function f() local _, e = coroutine.resume(coroutine.create(f)); error(e, 0) end
   return pcall(f)
 end)
 add("coroutine.close with __close", function()
