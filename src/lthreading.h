@@ -210,6 +210,28 @@ int     lt_decode(lua_State *L, const lt_Buf *b);
 void    lt_buf_free(lt_Buf *b);                  /* drops the object references; NULL ok */
 /* Low level, for fuzzing and tests: decode raw bytes (no object references allowed). */
 int     lt_decode_bytes(lua_State *L, const char *data, size_t len);
+/* Arrays in bulk (pool:map): encode t[first .. first+count-1] (t at idx, read with lua_geti)
+** as one array value of exactly count elements, nils included; errors name element first+i
+** as root[label+i] ("items[20]").  lt_decode_into rebuilds such a buffer's elements straight
+** into the table at idx, element i (1-based) at key offset + i, and returns count; raises on
+** any other buffer. */
+lt_Buf *lt_encode_range(lua_State *L, int idx, lua_Integer first, lua_Integer count,
+                        const char *root, lua_Integer label);
+lua_Integer lt_decode_into(lua_State *L, const lt_Buf *b, int idx, lua_Integer offset);
+/* Streams, for a pool:map chunk in a worker.  lt_encode_stream: an array of count elements,
+** element i (0-based) pushed by produce(L, ud, i), which runs in a protected call that gets
+** the nargs values popped from the caller's stack as its stack indices 1..nargs; as
+** encode, it raises (any error of produce included) with nothing leaked.  Elements are
+** written as they come, so an element that cannot cross fails before the next is produced.
+** lt_array_in pushes a reader (a userdata) of an array buffer (lt_encode_range's or
+** lt_encode_stream's); lt_array_next (the reader at stack index idx) pushes its next
+** element and returns 1, or returns 0 past the last. */
+typedef void (*lt_Producer)(lua_State *L, void *ud, lua_Integer i);
+lt_Buf *lt_encode_stream(lua_State *L, int nargs, lua_Integer count, const char *root,
+                         lua_Integer label, lt_Producer produce, void *ud);
+typedef struct lt_ArrayIn lt_ArrayIn;
+lt_ArrayIn *lt_array_in(lua_State *L, const lt_Buf *b);
+int lt_array_next(lua_State *L, lt_ArrayIn *r, int idx);
 
 /* ============================================================= OS THREADS (worker.c) */
 /* Run fn(arg) on an OS thread with asynchronous signals blocked and the configured stack
