@@ -22,6 +22,7 @@
 **   lock.c     Lock, RLock and the lock-like surface shared by all lock-ish classes
 **   sync.c     Condition, Semaphore, BoundedSemaphore, Event, Barrier, Timer  local.c: Local
 **   queue.c    Queue family     shared.c  Shared      pool.c  ThreadPoolExecutor, Future
+**   pool_map.c pool:map's chunks (sizing, a chunk's run in a worker)
 **   lthreading.c  luaopen_lthreading: assembles the module table
 **
 ** LOCKING RULES
@@ -232,6 +233,26 @@ lt_Buf *lt_encode_stream(lua_State *L, int nargs, lua_Integer count, const char 
 typedef struct lt_ArrayIn lt_ArrayIn;
 lt_ArrayIn *lt_array_in(lua_State *L, const lt_Buf *b);
 int lt_array_next(lua_State *L, lt_ArrayIn *r, int idx);
+
+/* ============================================================ POOL MAP (pool_map.c) */
+/* pool:map runs its items in chunks: one pool task runs f over a slice of the items, which
+** travel as one array, and sends the results back as one array.  pool.c drives it. */
+typedef struct lt_MapJob lt_MapJob;       /* one map call: chunk sizing, measured cost, stop */
+typedef struct lt_MapChunk lt_MapChunk;   /* one chunk task's items, then its results */
+/* A job for a pool of nworkers; chunksize 0: sized from the measured cost per item.  Pushes
+** the userdata that holds the caller's reference. */
+lt_MapJob *lt_mapjob_new(lua_State *L, int nworkers, lua_Integer chunksize);
+lua_Integer lt_mapjob_size(lt_MapJob *j, lua_Integer remaining);  /* the next chunk's size */
+void lt_mapjob_stop(lt_MapJob *j);        /* map raised: running chunks stop at their next item */
+/* Encode items[first .. first+count-1] (items at idx) for a chunk of j; pushes a box (a
+** userdata) that owns the chunk until lt_map_chunk_take moves it out of the box, or frees
+** it when collected.  Raises naming the item that cannot cross. */
+lt_MapChunk **lt_map_chunk_new(lua_State *L, lt_MapJob *j, int idx, lua_Integer first,
+                               lua_Integer count);
+void lt_map_chunk_free(lt_MapChunk *c);   /* NULL ok */
+/* Worker: run the chunk (f at stack index 2); raises the first failing item's error. */
+int  lt_map_chunk_run(lua_State *L, lt_MapChunk *c);
+lt_Buf *lt_map_chunk_results(lt_MapChunk *c);  /* after a run that returned: moved out */
 
 /* ============================================================= OS THREADS (worker.c) */
 /* Run fn(arg) on an OS thread with asynchronous signals blocked and the configured stack
