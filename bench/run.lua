@@ -2,7 +2,7 @@
 -- operation measured in the same run (bench/baseline, built from bench/baseline.c).
 --
 --   lua5.4 bench/run.lua [NAME...]        (make bench runs them all)
---   names: spawn lock copy parallel handoff idle semaphore queue pingpong pool shared
+--   names: spawn lock copy parallel handoff idle semaphore queue pingpong pool map shared
 --   options: --inline        run every figure in this process (default: one child process
 --                            per figure, so that a crash or a hang in one is reported and the
 --                            rest still run)
@@ -20,7 +20,7 @@
 -- have yet print "not available".
 
 local FIGURES = { "spawn", "lock", "copy", "parallel", "handoff", "idle", "semaphore",
-                  "queue", "pingpong", "pool", "shared" }
+                  "queue", "pingpong", "pool", "map", "shared" }
 
 local script = arg and arg[0] or "bench/run.lua"
 local dir = script:match("^(.*)/[^/]*$") or "."
@@ -688,6 +688,122 @@ function bench.pool()
        unit = "us/task" }
   print(string.format("  (1e5 tasks: %.3f s on the pool, %.4f s inline: %.0f k tasks/s)",
                       tp, tin, N / tp / 1e3))
+  pool:shutdown()
+end
+
+-- Data-parallel workloads: pool:map (2 workers) beside the same work in a plain loop in this
+-- thread, in items (or MB) per second, so that the ratio is the speedup.  The two run in
+-- alternation, best of 3 each.
+local function seq_map(f, items)
+  local r = {}
+  for i = 1, #items do r[i] = f(items[i]) end
+  return r
+end
+
+local function best_pair(reps, a, b)     -- alternate a() and b(); the best (least) of each
+  local ta, tb = math.huge, math.huge
+  for _ = 1, reps do
+    collectgarbage(); ta = math.min(ta, a())
+    collectgarbage(); tb = math.min(tb, b())
+  end
+  return ta, tb
+end
+
+function bench.map()
+  need("ThreadPoolExecutor")
+  local pool = threading.ThreadPoolExecutor(2)
+  local function timed(fn)
+    return function() local t0 = mono(); fn(); return mono() - t0 end
+  end
+  pool:map(function(x) return x end, { 1, 2, 3, 4 })      -- both workers started
+
+  -- 1. a trivial f over 10^6 integers
+  local N = 1000000
+  local items = {}
+  for i = 1, N do items[i] = i end
+  local f1 = function(x) return x * 2 + 1 end
+  local function check1(r) assert(#r == N and r[1] == 3 and r[N] == 2 * N + 1, "map: wrong results") end
+  local tm, ts = best_pair(3, timed(function() check1(pool:map(f1, items)) end),
+                              timed(function() check1(seq_map(f1, items)) end))
+  row{ name = "map 1e6 x*2+1 vs a loop", lv = N / tm / 1e6, bv = N / ts / 1e6, unit = "M/s",
+       target = { ">=", 0.8 } }
+
+  -- 2. 10^5 items of about 0.6 us each (the loop count calibrated here)
+  local M = 100000
+  local function medium(k)
+    return load(string.format("return function(x) local s = 0 for i = 1, %d do s = s + (x ~ i) %% 7 end"
+                              .. " return s end", k))()
+  end
+  local k = 8
+  while true do
+    local g = medium(k)
+    local t0 = mono()
+    for i = 1, 20000 do g(i) end
+    local per = (mono() - t0) / 20000
+    if per >= 0.6e-6 or k > 4096 then k = math.max(1, math.floor(k * 0.6e-6 / per + 0.5)) break end
+    k = k * 2
+  end
+  local f2 = medium(k)
+  local sub = {}
+  for i = 1, M do sub[i] = i end
+  local per2
+  tm, ts = best_pair(3, timed(function() assert(#pool:map(f2, sub) == M) end),
+                        timed(function() assert(#seq_map(f2, sub) == M) end))
+  per2 = ts / M
+  row{ name = string.format("map 1e5 items of %.2f us", per2 * 1e6), lv = M / tm / 1e6,
+       bv = M / ts / 1e6, unit = "M/s", target = { ">=", 1.6 } }
+
+  -- 3. word count: 16 MB of text in 64 chunks of 250 KB, counted per chunk, merged here
+  local words = {}
+  local seed = 12345
+  local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n end
+  for i = 1, 2000 do
+    local len, w = 3 + rnd(7), {}
+    for j = 1, len do w[j] = string.char(97 + rnd(26)) end
+    words[i] = table.concat(w)
+  end
+  local distinct = {}
+  for c = 1, 16 do                  -- 16 distinct chunks, each used 4 times
+    local parts, size = {}, 0
+    while size < 250000 do
+      local w = words[1 + rnd(2000)]
+      parts[#parts + 1] = w
+      size = size + #w + 1
+    end
+    distinct[c] = table.concat(parts, " ")
+  end
+  local chunks, bytes = {}, 0
+  for c = 1, 64 do chunks[c] = distinct[(c - 1) % 16 + 1]; bytes = bytes + #chunks[c] end
+  local count = function(text)
+    local t = {}
+    for w in text:gmatch("%a+") do t[w] = (t[w] or 0) + 1 end
+    return t
+  end
+  local function merge(parts)
+    local total, n = {}, 0
+    for i = 1, #parts do
+      for w, c in pairs(parts[i]) do total[w] = (total[w] or 0) + c end
+    end
+    for _, c in pairs(total) do n = n + c end
+    return n
+  end
+  local nwords
+  tm, ts = best_pair(3, timed(function() nwords = merge(pool:map(count, chunks)) end),
+                        timed(function()
+                          local parts = {}
+                          for c = 1, #chunks do parts[c] = count(chunks[c]) end
+                          assert(merge(parts) == nwords, "word count: the totals differ")
+                        end))
+  row{ name = "word count 16 MB, 64 chunks", lv = bytes / tm / 1e6, bv = bytes / ts / 1e6,
+       unit = "MB/s", target = { ">=", 1.7 } }
+
+  -- 4. for comparison: one task per item (chunksize 1), the cost map had before
+  local S = 100000
+  tm, ts = best_pair(2, timed(function() assert(#pool:map(f1, sub, nil, 1) == S) end),
+                        timed(function() assert(#seq_map(f1, sub) == S) end))
+  row{ name = "  map 1e5 x*2+1, chunksize 1", lv = S / tm / 1e6, bv = S / ts / 1e6, unit = "M/s" }
+  print(string.format("  (2 workers; baseline: the same f over the same items in a plain loop here;"
+    .. " word count: %d words, merged here on both sides)", nwords))
   pool:shutdown()
 end
 
