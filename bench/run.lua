@@ -2,7 +2,8 @@
 -- operation measured in the same run (bench/baseline, built from bench/baseline.c).
 --
 --   lua5.4 bench/run.lua [NAME...]        (make bench runs them all)
---   names: spawn lock copy parallel handoff idle semaphore queue pingpong pool map shared
+--   names: spawn lock copy parallel handoff idle semaphore queue pingpong pool map modules
+--          shared
 --   options: --inline        run every figure in this process (default: one child process
 --                            per figure, so that a crash or a hang in one is reported and the
 --                            rest still run)
@@ -20,7 +21,7 @@
 -- have yet print "not available".
 
 local FIGURES = { "spawn", "lock", "copy", "parallel", "handoff", "idle", "semaphore",
-                  "queue", "pingpong", "pool", "map", "shared" }
+                  "queue", "pingpong", "pool", "map", "modules", "shared" }
 
 local script = arg and arg[0] or "bench/run.lua"
 local dir = script:match("^(.*)/[^/]*$") or "."
@@ -805,6 +806,50 @@ function bench.map()
   print(string.format("  (2 workers; baseline: the same f over the same items in a plain loop here;"
     .. " word count: %d words, merged here on both sides)", nwords))
   pool:shutdown()
+end
+
+-- Telling whether a table is a loaded module (it then crosses by name) must not cost more
+-- as modules are loaded: a small table's put+get through a Queue, in this thread, with
+-- package.loaded holding about 10 and then 100 tables.
+function bench.modules()
+  need("Queue")
+  local q = threading.Queue()
+  local small = { 1, 2, x = 3 }
+  local put_get = load("local q, n, v = ... for i = 1, n do q:put(v); q:get() end")
+  local empty = load("local q, n, v = ... for i = 1, n do end")
+  local function ntables()
+    local n = 0
+    for _, v in pairs(package.loaded) do if type(v) == "table" then n = n + 1 end end
+    return n
+  end
+  local base = ntables()
+  local function set_modules(n)          -- package.loaded gets n tables in all
+    for i = 1, 200 do package.loaded["bench_module_" .. i] = nil end
+    for i = 1, n - base do package.loaded["bench_module_" .. i] = { i } end
+  end
+  local function ns(v, n)
+    local te, tp = math.huge, math.huge
+    for _ = 1, 3 do
+      local t0 = mono(); empty(q, n, v); te = math.min(te, mono() - t0)
+      t0 = mono(); put_get(q, n, v); tp = math.min(tp, mono() - t0)
+    end
+    return (tp - te) / n * 1e9
+  end
+  local n = 50000
+  local t10, t100, tint = math.huge, math.huge, math.huge
+  on_each_cpu(function()
+    for _ = 1, 2 do                      -- alternate: a busy spell hits both alike
+      set_modules(10); t10 = math.min(t10, ns(small, n))
+      set_modules(100); t100 = math.min(t100, ns(small, n))
+    end
+    tint = math.min(tint, ns(1, n))
+  end)
+  set_modules(0)
+  row{ name = "small table put+get, 10 modules", lv = t10, bv = tint, unit = "ns",
+       bunit = "ns (int)" }
+  row{ name = "  the same, 100 modules", lv = t100, bv = t10, unit = "ns", target = { "<=", 1.15 } }
+  print(string.format("  (a Queue in one thread: put({1, 2, x = 3}) + get(), loop subtracted; %d tables"
+    .. " in package.loaded before the bench's own; first row's baseline: an integer's put+get)", base))
 end
 
 function bench.shared()

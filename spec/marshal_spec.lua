@@ -407,6 +407,90 @@ describe("values crossing threads (API.md §1)", function()
       assert.equal(string, s)
       assert.equal(threading, lt)
     end)
+
+    -- Whether a table is a module is known without a pass over package.loaded (see
+    -- marshal.c, LOADED MODULES).  Through a Queue in this thread, a module comes back as
+    -- itself (by name) and any other table as a copy.
+    describe("are told apart from other tables as package.loaded changes", function()
+      local q = threading.Queue()
+      local function same(t) q:put({t}); return rawequal(q:get()[1], t) end
+      local NAME = "lthreading_spec_module"
+      after_each(function() package.loaded[NAME] = nil; package.loaded[NAME .. "2"] = nil end)
+
+      it("a module added after tables were sent (require's way: a new name)", function()
+        local t = {x = 1}
+        assert.is_false(same(t))
+        package.loaded[NAME] = t
+        assert.is_true(same(t))
+        package.preload[NAME .. "2"] = function() return {y = 2} end
+        local m = require(NAME .. "2")
+        package.preload[NAME .. "2"] = nil
+        assert.is_true(same(m))
+      end)
+
+      it("a module removed: a copy from then on", function()
+        local t = {}
+        package.loaded[NAME] = t
+        assert.is_true(same(t))
+        package.loaded[NAME] = nil
+        assert.is_false(same(t))
+        assert.is_false(same(t))
+      end)
+
+      it("a module replaced under the same name: the old table is a copy, the new one the module", function()
+        local t1, t2, t3 = {1}, {2}, {3}
+        package.loaded[NAME] = t1
+        assert.is_true(same(t1))
+        package.loaded[NAME] = nil                   -- reload: clear, then require again
+        package.loaded[NAME] = t2
+        assert.is_true(same(t2))
+        assert.is_false(same(t1))
+        -- replaced in place (no nil first): known once the table it replaced is looked up
+        -- again, which finds it gone and rescans (the case no metamethod reports)
+        package.loaded[NAME] = t3
+        assert.is_false(same(t2))
+        assert.is_true(same(t3))
+        -- a module put back under its old name (busted between spec files) is known at once
+        package.loaded[NAME] = t1
+        assert.is_true(same(t1))
+      end)
+
+      it("a table under two names stays a module while it has one of them", function()
+        local t = {}
+        package.loaded[NAME] = t
+        package.loaded[NAME .. "2"] = t
+        assert.is_true(same(t))
+        package.loaded[NAME .. "2"] = nil
+        assert.is_true(same(t))
+        package.loaded[NAME] = nil
+        assert.is_false(same(t))
+      end)
+
+      it("a plain table is never mistaken for one", function()
+        local t = {x = 1}
+        package.loaded[NAME] = {x = 1}                -- equal contents, another table
+        assert.is_false(same(t))
+        -- the watching metatable put on another table records nothing that counts
+        local other = setmetatable({}, getmetatable(package.loaded))
+        other[NAME .. "2"] = t
+        assert.is_false(same(t))
+        assert.is_false(same({}))
+        assert.is_true(same(string))
+      end)
+
+      it("are still exact when package.loaded has a metatable of someone else's", function()
+        local saved = getmetatable(package.loaded)
+        setmetatable(package.loaded, {__index = function() return nil end})
+        finally(function() setmetatable(package.loaded, saved) end)
+        local t = {}
+        assert.is_false(same(t))
+        package.loaded[NAME] = t
+        assert.is_true(same(t))
+        package.loaded[NAME] = {}                    -- replaced in place: seen here too
+        assert.is_false(same(t))
+        assert.is_true(same(package.loaded[NAME]))
+      end)
+    end)
   end)
 
   ---------------------------------------------------------------------- lthreading objects

@@ -86,7 +86,9 @@ typedef struct Enc {
   lua_State *L;
   lt_Buf *b;
   int oom;                   /* set when a buffer grow failed */
-  int seen, loaded;          /* stack slots: seen table, reverse map of package.loaded */
+  int seen, loaded, pkg;     /* stack slots: seen table, reverse map of package.loaded
+                             ** (nil until the first table), package.loaded */
+  int modmode;               /* MOD_*: how loaded modules are told (once per encode) */
   int nextid;
   int depth, maxdepth;
   const char *root;          /* name of the value being encoded */
@@ -252,23 +254,108 @@ static int seen_or_mark(Enc *e, int idx) {
   return 0;
 }
 
-/* registry: { [module table] = name, n = how many such tables } */
-static const char K_MODMAP = 0;
+/*
+** LOADED MODULES.  A table that is a value of the sender's package.loaded crosses as its
+** name.  Telling whether a table is one must not cost a pass over package.loaded per
+** transfer (that grew with every module loaded), so each state keeps a reverse map
+** {[module table] = name} (weak keys) and a watch on package.loaded:
+**   - the map starts from one pass over package.loaded, when the watch is installed: a
+**     metatable on package.loaded (which has none, normally) whose __newindex stores the
+**     new entry and records a table value under its name.  Every entry added to
+**     package.loaded with an assignment (require, luaL_requiref, package.loaded.x = t,
+**     busted putting a module back after clearing it) goes through __newindex, since the
+**     key is absent;
+**   - a lookup finds the table's name in the map, then checks package.loaded[name] is
+**     still that table: O(1), whatever the number of modules.  A table found under a name
+**     it no longer has (its module removed, replaced, or renamed) triggers one pass over
+**     package.loaded, which re-records every module; if it is in none, it is marked gone
+**     (a weak set), so that sending it again costs no pass;
+**   - the map never forgets a table while it lives, so a module put back under its old
+**     name (busted restoring package.loaded between spec files) is known at once.
+** What the watch cannot see, since Lua calls no metamethod for it: a table stored with
+** rawset, or assigned in place of the non-nil value of a name already present
+** (package.loaded.foo = other while foo is loaded), is known as a module only after the
+** next pass (any of the above).  Assign nil to the name first to have it known at once.
+** A package.loaded with a metatable of someone else's (or ours, altered) is not watched:
+** then each transfer that meets a table checks the whole map against package.loaded once,
+** as before (exact, O(number of modules)).
+*/
+enum { MOD_UNKNOWN, MOD_NONE, MOD_WATCHED, MOD_SCANNED };
+static const char K_MODMAP = 0;    /* registry: the watched map, weak keys */
+static const char K_MODWATCH = 0;  /* registry: the metatable watching package.loaded */
+static const char K_MODFN = 0;     /* registry: its __newindex */
+static const char K_MODFULL = 0;   /* registry: { [module table] = name, n = count } */
+static const char K_MODGONE = 0;   /* registry: weak set of tables found gone from theirs */
 
-/* Is the map on the stack top exactly package.loaded's (at top - 1) table-valued entries?
-** One pass: every table value maps back to its name, and the counts agree. */
-static int map_current(lua_State *L) {
+static void enc_slots(Enc *e) {
+  lua_State *L = e->L;
+  lua_pushnil(L);
+  e->pathslot = lua_gettop(L);
+  lua_newtable(L);
+  e->seen = lua_gettop(L);
+  lua_pushnil(L);
+  e->loaded = lua_gettop(L);
+  lua_pushnil(L);
+  e->pkg = lua_gettop(L);
+  e->modmode = MOD_UNKNOWN;
+}
+
+/* map[v] = k for every string key k of package.loaded (at pkg) whose value v is a table. */
+static lua_Integer scan_loaded(lua_State *L, int pkg, int map) {
+  lua_Integer n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, pkg)) {                      /* L: key value */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushvalue(L, -2);
+      lua_rawset(L, map);
+      n++;
+    } else lua_pop(L, 1);
+  }
+  return n;
+}
+
+/* package.loaded's __newindex (upvalue 1: the map): store, and record a module. */
+static int watch_newindex(lua_State *L) {
+  lua_settop(L, 3);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING && lua_type(L, 3) == LUA_TTABLE) {
+    lua_pushvalue(L, 3);
+    lua_pushvalue(L, 2);
+    lua_rawset(L, lua_upvalueindex(1));
+  }
+  return 0;
+}
+
+/* Is the value on top our watching metatable, with its __newindex intact? */
+static int is_watch(lua_State *L) {
+  int ok;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODWATCH);
+  ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 1);
+  if (!ok) return 0;
+  lua_pushliteral(L, "__newindex");
+  lua_rawget(L, -2);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODFN);
+  ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return ok;
+}
+
+/* Is the full map on the stack top exactly package.loaded's (at pkg) table entries? */
+static int map_current(lua_State *L, int pkg) {
   lua_Integer n = 0, cached;
   int ok = 1;
   lua_getfield(L, -1, "n");
   cached = lua_tointeger(L, -1);
   lua_pop(L, 1);
   lua_pushnil(L);
-  while (lua_next(L, -3)) {                     /* L: loaded map key value */
+  while (lua_next(L, pkg)) {                      /* L: map key value */
     if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) == LUA_TSTRING) {
       n++;
       if (ok) {
-        lua_rawget(L, -3);                      /* L: loaded map key map[value] */
+        lua_rawget(L, -3);                        /* L: map key map[value] */
         ok = lua_rawequal(L, -1, -2);
       }
     }
@@ -277,46 +364,106 @@ static int map_current(lua_State *L) {
   return ok && n == cached;
 }
 
-/*
-** The name under which table idx is in the sender's package.loaded, or NULL.
-** The reverse map is cached per state; once per encode it is checked (map_current) and
-** rebuilt if package.loaded changed (a require, or busted swapping modules between files).
-*/
+/* Once per encode, at the first table: package.loaded and the map into their slots. */
+static void mod_setup(Enc *e) {
+  lua_State *L = e->L;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    e->modmode = MOD_NONE;
+    return;
+  }
+  lua_replace(L, e->pkg);
+  if (!lua_getmetatable(L, e->pkg)) {             /* not watched yet: install the watch */
+    lua_newtable(L);                              /* L: map */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    scan_loaded(L, e->pkg, lua_gettop(L));
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODMAP);
+    lua_createtable(L, 0, 1);                     /* L: map mt */
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, watch_newindex, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODFN);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODWATCH);
+    lua_setmetatable(L, e->pkg);                  /* L: map */
+    lua_replace(L, e->loaded);
+    e->modmode = MOD_WATCHED;
+    return;
+  }
+  if (is_watch(L)) {                              /* L: mt */
+    lua_pop(L, 1);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODMAP) == LUA_TTABLE) {
+      lua_replace(L, e->loaded);
+      e->modmode = MOD_WATCHED;
+      return;
+    }
+  }
+  lua_pop(L, 1);
+  /* someone else's metatable: the exact map, checked with one pass (rebuilt if stale) */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODFULL) != LUA_TTABLE || !map_current(L, e->pkg)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushinteger(L, scan_loaded(L, e->pkg, lua_gettop(L)));
+    lua_setfield(L, -2, "n");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODFULL);
+  }
+  lua_replace(L, e->loaded);
+  e->modmode = MOD_SCANNED;
+}
+
+/* The name under which table idx is in the sender's package.loaded, or NULL.  The string
+** stays alive in the map (on the stack) while the name is copied out. */
 static const char *module_name(Enc *e, int idx) {
   lua_State *L = e->L;
-  const char *name = NULL;
-  if (lua_isnil(L, e->loaded)) {                 /* once per encode: a valid map */
-    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) != LUA_TTABLE) {
+  int again;
+  if (e->modmode == MOD_UNKNOWN) mod_setup(e);
+  if (e->modmode == MOD_NONE) return NULL;
+  for (again = 0; again < 2; again++) {
+    int ok;
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, e->loaded) != LUA_TSTRING) { lua_pop(L, 1); return NULL; }
+    if (e->modmode == MOD_SCANNED) break;         /* exact for this encode */
+    lua_pushvalue(L, -1);
+    lua_rawget(L, e->pkg);                        /* L: name package.loaded[name] */
+    ok = lua_rawequal(L, -1, idx);
+    lua_pop(L, 1);                                /* L: name */
+    if (ok) break;
+    lua_pop(L, 1);
+    /* stale: this table left that name.  One pass finds it if it is under another; else
+    ** it is marked gone (no pass the next times) but kept: put back under its old name, it
+    ** is a module again at once */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODGONE) != LUA_TTABLE) {
       lua_pop(L, 1);
       lua_newtable(L);
-      lua_replace(L, e->loaded);
+      lua_createtable(L, 0, 1);
+      lua_pushliteral(L, "k");
+      lua_setfield(L, -2, "__mode");
+      lua_setmetatable(L, -2);
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODGONE);
+    }
+    lua_pushvalue(L, idx);                        /* L: gone t */
+    if (again || lua_rawget(L, -2) != LUA_TNIL) {
+      lua_pushvalue(L, idx);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, -4);
+      lua_pop(L, 2);
       return NULL;
     }
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODMAP) != LUA_TTABLE || !map_current(L)) {
-      lua_Integer k = 0;
-      lua_pop(L, 1);                              /* L: loaded */
-      lua_newtable(L);                            /* L: loaded map */
-      lua_pushnil(L);
-      while (lua_next(L, -3)) {                   /* map[tbl] = name */
-        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
-          lua_pushvalue(L, -2);
-          lua_rawset(L, -4);
-          k++;
-        } else lua_pop(L, 1);
-      }
-      lua_pushinteger(L, k);
-      lua_setfield(L, -2, "n");
-      lua_pushvalue(L, -1);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODMAP);
-    }                                             /* L: loaded map */
-    lua_replace(L, e->loaded);
-    lua_pop(L, 1);
+    lua_pop(L, 2);
+    scan_loaded(L, e->pkg, e->loaded);
   }
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, e->loaded) == LUA_TSTRING)
-    name = lua_tostring(L, -1);                  /* kept alive by the map on the stack */
-  lua_pop(L, 1);
-  return name;
+  {
+    const char *name = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return name;
+  }
 }
 
 #define BIG_ARRAY 64          /* arrays at least this long take the lua_rawgeti path */
@@ -684,12 +831,7 @@ static int encode_all(lua_State *L) {
   int i, n = lua_gettop(L);
   e->path = e->small;
   e->pathcap = (int)(sizeof e->small / sizeof e->small[0]);
-  lua_pushnil(L);
-  e->pathslot = lua_gettop(L);
-  lua_newtable(L);
-  e->seen = lua_gettop(L);
-  lua_pushnil(L);
-  e->loaded = lua_gettop(L);
+  enc_slots(e);
   for (i = 1; i <= n; i++) {
     e->root = names ? names[i - 1] : "value";
     e->depth = 0;
@@ -710,7 +852,8 @@ lt_Buf *lt_encode_owned(lua_State *L, int idx, int n, const char *const *names,
   e.L = L;
   e.oom = 0;
   e.nextid = 1;
-  e.seen = e.loaded = 0;
+  e.seen = e.loaded = e.pkg = 0;
+  e.modmode = 0;
   e.b = buf_new(64);
   if (e.b == NULL) luaL_error(L, "not enough memory");
   e.b->nvals = n;
@@ -749,12 +892,7 @@ static int encode_range_p(lua_State *L) {
   RangeArgs *r = (RangeArgs *)lua_touserdata(L, lua_upvalueindex(2));
   e->path = e->small;
   e->pathcap = (int)(sizeof e->small / sizeof e->small[0]);
-  lua_pushnil(L);
-  e->pathslot = lua_gettop(L);
-  lua_newtable(L);
-  e->seen = lua_gettop(L);
-  lua_pushnil(L);
-  e->loaded = lua_gettop(L);
+  enc_slots(e);
   e->depth = 0;
   e->nextid = 2;                       /* 1: the array itself */
   e->b->flags |= BUF_COMPLEX;
@@ -774,7 +912,8 @@ lt_Buf *lt_encode_range(lua_State *L, int idx, lua_Integer first, lua_Integer co
   idx = lua_absindex(L, idx);
   e.L = L;
   e.oom = 0;
-  e.seen = e.loaded = 0;
+  e.seen = e.loaded = e.pkg = 0;
+  e.modmode = 0;
   e.maxdepth = max_depth();
   e.root = root;
   e.b = buf_new(count < 1024 ? 64 : 16 + (size_t)(count < 65536 ? count : 65536) * 9);
@@ -829,12 +968,7 @@ static int encode_stream_p(lua_State *L) {
   int pending, base, pushed = 0, rkind = -1, pkind = K_OTHER, have = 0;
   e->path = e->small;
   e->pathcap = (int)(sizeof e->small / sizeof e->small[0]);
-  lua_pushnil(L);
-  e->pathslot = lua_gettop(L);
-  lua_newtable(L);
-  e->seen = lua_gettop(L);
-  lua_pushnil(L);
-  e->loaded = lua_gettop(L);
+  enc_slots(e);
   lua_pushnil(L);
   pending = base = lua_gettop(L);   /* a scalar not written yet: it may start a run */
   luaL_checkstack(L, RUN_POP + 8, "too many values to transfer");
@@ -901,7 +1035,8 @@ lt_Buf *lt_encode_stream(lua_State *L, int nargs, lua_Integer count, const char 
   if (count < 0 || count >= (lua_Integer)UINT32_MAX) luaL_error(L, "array too large to transfer");
   e.L = L;
   e.oom = 0;
-  e.seen = e.loaded = 0;
+  e.seen = e.loaded = e.pkg = 0;
+  e.modmode = 0;
   e.maxdepth = max_depth();
   e.root = root;
   e.b = buf_new(count < 1024 ? 64 : 16 + (size_t)(count < 65536 ? count : 65536) * 9);
