@@ -15,6 +15,9 @@
 **                                                                 lock_cfun_ns, lock_mutex_ns, loop_ns
 **   copy       a 100000-integer array copied from one lua_State to another and back with
 **              lua_rawgeti / lua_pushinteger + lua_rawseti     -> copy_us (round trip), copy_oneway_us
+**              one way, 100000 floats (lua_pushnumber) and 100000 short strings 's1'..
+**              (lua_tolstring + lua_pushlstring)              -> copy_float_oneway_us,
+**                                                                 copy_str_oneway_us
 **   handoff    two-thread ping-pong: mutex + condvar, and spin-then-futex
 **                                                              -> handoff_condvar_rtps, handoff_condvar_cpu_us,
 **                                                                 handoff_spin_rtps, handoff_spin_cpu_us
@@ -186,6 +189,47 @@ static void copy_array(lua_State *from, lua_State *to) {
   }
 }
 
+static void copy_floats(lua_State *from, lua_State *to) {
+  lua_Integer n = (lua_Integer)lua_rawlen(from, -1);
+  lua_createtable(to, (int)n, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(from, -1, i);
+    lua_pushnumber(to, lua_tonumber(from, -1));
+    lua_rawseti(to, -2, i);
+    lua_pop(from, 1);
+  }
+}
+
+static void copy_strings(lua_State *from, lua_State *to) {
+  lua_Integer n = (lua_Integer)lua_rawlen(from, -1);
+  lua_createtable(to, (int)n, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t len;
+    const char *s;
+    lua_rawgeti(from, -1, i);
+    s = lua_tolstring(from, -1, &len);
+    lua_pushlstring(to, s, len);
+    lua_rawseti(to, -2, i);
+    lua_pop(from, 1);
+  }
+}
+
+/* One way, A -> B, best of REPS * 2: the array made by `make` (a Lua chunk) in A. */
+static double oneway(lua_State *A, lua_State *B, const char *make,
+                     void (*copy)(lua_State *, lua_State *)) {
+  double best = 1e30;
+  if (luaL_dostring(A, make) != LUA_OK) { fprintf(stderr, "baseline: %s\n", lua_tostring(A, -1)); exit(2); }
+  for (int r = 0; r < REPS * 2; r++) {
+    double t0 = now();
+    copy(A, B);
+    double dt = now() - t0;
+    lua_pop(B, 1);
+    if (dt < best) best = dt;
+  }
+  lua_pop(A, 1);
+  return best;
+}
+
 static void bench_copy(void) {
   const int n = 100000;
   lua_State *A = luaL_newstate(), *B = luaL_newstate();
@@ -208,10 +252,17 @@ static void bench_copy(void) {
     if (t2 - t0 < best_rt) best_rt = t2 - t0;
     if (t1 - t0 < best_one) best_one = t1 - t0;
   }
+  lua_pop(A, 1);
+  double fl = oneway(A, B, "local t = {} for i = 1, 100000 do t[i] = i * 0.5 + 0.25 end return t",
+                     copy_floats);
+  double st = oneway(A, B, "local t = {} for i = 1, 100000 do t[i] = 's' .. i end return t",
+                     copy_strings);
   lua_close(A);
   lua_close(B);
   printf("copy_us %.3f\n", best_rt * 1e6);
   printf("copy_oneway_us %.3f\n", best_one * 1e6);
+  printf("copy_float_oneway_us %.3f\n", fl * 1e6);
+  printf("copy_str_oneway_us %.3f\n", st * 1e6);
 }
 
 /* ============================================================================== handoff */

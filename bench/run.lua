@@ -441,6 +441,53 @@ function bench.copy()
   print(string.format("  (%s; baseline: lua_rawgeti -> lua_pushinteger+lua_rawseti, state to state"
     .. " and back, one way %.0f us; each side pinned to one CPU, best CPU kept)", how,
     b.copy_oneway_us))
+
+  -- One way through a Queue: the put (encoding, in this thread) and the get (decoding, in
+  -- another thread's state, timed there once the item is queued), beside the raw copy.
+  if threading.Queue and threading.Event then
+    local kinds = {
+      { "ints", arr, "copy_oneway_us" },
+      { "floats", {}, "copy_float_oneway_us" },
+      { "short strings", {}, "copy_str_oneway_us" },
+    }
+    for i = 1, N do kinds[2][2][i] = i * 0.5 + 0.25; kinds[3][2][i] = "s" .. i end
+    local function oneway(item, reps)
+      local q, back, go = threading.Queue(), threading.Queue(), threading.Event()
+      local t = start(function(q_, back_, go_, n)
+        local mono_ = require("lthreading").monotonic
+        for _ = 1, n do
+          go_:wait(); go_:clear()
+          local t0 = mono_()
+          local v = q_:get()
+          local dt = mono_() - t0
+          back_:put({ dt, #v })
+        end
+      end, q, back, go, reps)
+      local best = math.huge
+      for _ = 1, reps do
+        local t0 = mono()
+        q:put(item)
+        local tput = mono() - t0
+        go:set()
+        local r = back:get()
+        assert(r[2] == N, "the array did not arrive intact")
+        best = math.min(best, tput + r[1])
+      end
+      t:join()
+      return best * 1e6
+    end
+    local one = {}
+    on_each_cpu(function()
+      merge(b, run_baseline("copy"))
+      for k, kind in ipairs(kinds) do one[k] = math.min(one[k] or math.huge, oneway(kind[2], 10)) end
+    end)
+    for k, kind in ipairs(kinds) do
+      row{ name = "copy 1e5 " .. kind[1] .. " one way", lv = one[k], bv = b[kind[3]], unit = "us",
+           target = { "<=", 1.25 } }
+    end
+    print("  (put in this thread + get in another (timed there), beside lua_rawgeti -> lua_push* +"
+      .. " lua_rawseti state to state; strings 's1' .. 's100000')")
+  end
 end
 
 local function spin_work(n)
