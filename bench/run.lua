@@ -3,7 +3,7 @@
 --
 --   lua5.4 bench/run.lua [NAME...]        (make bench runs them all)
 --   names: spawn lock copy parallel handoff idle semaphore queue pingpong pool map modules
---          shared
+--          shared contend memory
 --   options: --inline        run every figure in this process (default: one child process
 --                            per figure, so that a crash or a hang in one is reported and the
 --                            rest still run)
@@ -21,7 +21,7 @@
 -- have yet print "not available".
 
 local FIGURES = { "spawn", "lock", "copy", "parallel", "handoff", "idle", "semaphore",
-                  "queue", "pingpong", "pool", "map", "modules", "shared" }
+                  "queue", "pingpong", "pool", "map", "modules", "shared", "contend", "memory" }
 
 local script = arg and arg[0] or "bench/run.lua"
 local dir = script:match("^(.*)/[^/]*$") or "."
@@ -968,6 +968,100 @@ function bench.shared()
   end
   print(string.format("  (C: 1 empty C call %.1f ns + a mutex pair %.1f ns)",
                       bl.lock_cfun_ns / 2, bl.lock_mutex_ns))
+end
+
+-- Contention: 2, 4 and 8 threads on this machine's cores hammering one Lock, one Queue and
+-- one Shared counter, in million operations per second (all threads together), beside C:
+-- the same Lua loops in pthreads of their own states, calling C methods that lock one
+-- pthread mutex (bench/baseline.c, contend).  Best of 3 runs each.
+function bench.contend()
+  need("Thread", "Lock", "Queue", "Shared")
+  local b = baseline("contend")
+  local KINDS = {
+    { "lock", "Lock", "local o, n = ... for i = 1, n do o:acquire(); o:release() end", 200000,
+      function() return threading.Lock() end },
+    { "queue", "Queue", "local o, n = ... for i = 1, n do o:put(i); o:get() end", 100000,
+      function() return threading.Queue() end },
+    { "incr", "Shared:incr", "local o, n = ... for i = 1, n do o:incr('k') end", 200000,
+      function() return threading.Shared({ k = 0 }) end },
+  }
+  local function run(kind, nthreads)
+    local obj = kind[5]()
+    local n = kind[4] // nthreads * 2
+    local go = threading.Event()
+    local ready = threading.Semaphore(0)
+    local ts = {}
+    for i = 1, nthreads do
+      ts[i] = start(function(src, o, k, g, r)
+        local loop = load(src)
+        r:release()
+        g:wait()
+        loop(o, k)
+      end, kind[3], obj, n, go, ready)
+    end
+    for _ = 1, nthreads do ready:acquire() end
+    local t0 = mono()
+    go:set()
+    for i = 1, nthreads do ts[i]:join() end
+    local dt = mono() - t0
+    if kind[1] == "incr" then assert(obj.k == nthreads * n, "Shared:incr lost increments") end
+    return nthreads * n / dt / 1e6
+  end
+  local lt = {}
+  for _, kind in ipairs(KINDS) do
+    for _, nt in ipairs({ 2, 4, 8 }) do
+      local best = 0
+      for _ = 1, 3 do best = math.max(best, run(kind, nt)) end
+      lt[kind[1] .. nt] = best
+    end
+  end
+  refresh("contend")
+  for _, kind in ipairs(KINDS) do
+    for _, nt in ipairs({ 2, 4, 8 }) do
+      row{ name = string.format("%s, %d threads", kind[2], nt), lv = lt[kind[1] .. nt],
+           bv = b[string.format("contend_%s_%d_mops", kind[1], nt)], unit = "M/s",
+           target = { ">=", 0.5 } }
+    end
+  end
+  print("  (the same Lua loops on both sides; C: methods locking one pthread mutex (a ring with a"
+    .. " condvar for put/get); threads start together; all threads' operations per second)")
+end
+
+-- Memory: resident KB per live thread, 1000 threads blocked on one Event, beside a bare
+-- luaL_newstate + luaL_openlibs state (and a pthread holding one, blocked on a condvar).
+local function rss_kb()
+  local f = io.open("/proc/self/status", "r")
+  if not f then return nil end
+  local kb
+  for line in f:lines() do
+    kb = tonumber(line:match("^VmRSS:%s*(%d+)"))
+    if kb then break end
+  end
+  f:close()
+  return kb
+end
+
+function bench.memory()
+  need("Thread", "Event", "Semaphore")
+  if not rss_kb() then error(setmetatable({ what = "/proc/self/status" }, NA), 0) end
+  local b = baseline("mem")
+  local N = 1000
+  local ev, ready = threading.Event(), threading.Semaphore(0)
+  local function waiter(e, r) r:release(); e:wait() end
+  collectgarbage(); collectgarbage()
+  local r0 = rss_kb()
+  local ts = {}
+  for i = 1, N do ts[i] = start(waiter, ev, ready) end
+  for _ = 1, N do ready:acquire() end
+  collectgarbage(); collectgarbage()
+  local r1 = rss_kb()
+  ev:set()
+  for i = 1, N do ts[i]:join() end
+  local per = (r1 - r0) / N
+  row{ name = "memory per thread (1000 waiting)", lv = per, bv = b.mem_state_kb, unit = "KB" }
+  row{ name = "  vs a pthread holding a state", lv = per, bv = b.mem_thread_kb, unit = "KB" }
+  print("  (VmRSS growth / 1000: Threads blocked on one Event; baselines: luaL_newstate +"
+    .. " luaL_openlibs states alone, and each in a pthread blocked on a condvar)")
 end
 
 -- ------------------------------------------------------------------------------- main
