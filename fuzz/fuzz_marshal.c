@@ -72,9 +72,15 @@ static void gen(lua_State *L, Gen *g, int depth, int pool) {
     case 10: {                        /* a big array (the lua_rawgeti path), maybe not pure */
       int n = 60 + next(g) % 200, i, shape = next(g);
       lua_createtable(L, shape & 1 ? n : 0, 0);
+      int kinds = next(g);                       /* element kinds: runs of each, or mixed */
       for (i = 1; i <= n; i++) {
         int k = (shape & 2) ? n + 1 - i : i;     /* filled backwards: keys may go to the hash */
-        lua_pushinteger(L, k * 3);
+        switch ((kinds >> ((k / 16) % 4 * 2)) & 3) {   /* the kind changes every 16 keys */
+          case 0: lua_pushinteger(L, k * 3); break;
+          case 1: lua_pushnumber(L, k & 1 ? (double)k / 3.0 : -0.0); break;
+          case 2: lua_pushfstring(L, "s%d", k % 7 == 0 ? 100000 : k); break;
+          default: lua_pushboolean(L, k & 1);
+        }
         lua_rawseti(L, -2, k);
       }
       if (shape & 4) { lua_pushnil(L); lua_rawseti(L, -2, 1 + next(g) % n); }   /* a hole */
