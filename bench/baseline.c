@@ -30,9 +30,9 @@
 **                                                              -> queue_st_ns
 **   atomic     2 threads doing atomic_fetch_add on one counter -> atomic_mops
 **              2 threads doing mutex-protected increments      -> mutex_incr_mops
-**   contend    2, 4, 8 threads, each with a Lua state running a Lua loop that calls C
+**   contend    1, 2, 4, 8 threads, each with a Lua state running a Lua loop that calls C
 **              methods locking one pthread mutex: acquire/release, put/get on the ring,
-**              incr                                 -> contend_{lock,queue,incr}_{2,4,8}_mops
+**              incr                               -> contend_{lock,queue,incr}_{1,2,4,8}_mops
 **   mem        resident KB per luaL_newstate + luaL_openlibs state, and per pthread blocked
 **              on a condvar holding such a state    -> mem_state_kb, mem_thread_kb
 */
@@ -647,9 +647,9 @@ static void bench_contend(void) {
     {"queue", "local o, n = ... for i = 1, n do o:put(i); o:get() end", 100000},
     {"incr", "local o, n = ... for i = 1, n do o:incr('k') end", 200000},
   };
-  static const int counts[] = { 2, 4, 8 };
+  static const int counts[] = { 1, 2, 4, 8 };
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-    for (size_t c = 0; c < 3; c++) {
+    for (size_t c = 0; c < 4; c++) {
       double best = 0;
       for (int r = 0; r < 3; r++) {
         double v = contend_run(kinds[k].loop, counts[c], kinds[k].n / counts[c] * 2);
