@@ -741,7 +741,7 @@ end
 
 -- Data-parallel workloads: pool:map (2 workers) beside the same work in a plain loop in this
 -- thread, in items (or MB) per second, so that the ratio is the speedup.  The two run in
--- alternation, best of 3 each.
+-- alternation, best of 5 each.
 local function seq_map(f, items)
   local r = {}
   for i = 1, #items do r[i] = f(items[i]) end
@@ -771,7 +771,7 @@ function bench.map()
   for i = 1, N do items[i] = i end
   local f1 = function(x) return x * 2 + 1 end
   local function check1(r) assert(#r == N and r[1] == 3 and r[N] == 2 * N + 1, "map: wrong results") end
-  local tm, ts = best_pair(3, timed(function() check1(pool:map(f1, items)) end),
+  local tm, ts = best_pair(5, timed(function() check1(pool:map(f1, items)) end),
                               timed(function() check1(seq_map(f1, items)) end))
   row{ name = "map 1e6 x*2+1 vs a loop", lv = N / tm / 1e6, bv = N / ts / 1e6, unit = "M/s",
        target = { ">=", 0.8 } }
@@ -795,7 +795,7 @@ function bench.map()
   local sub = {}
   for i = 1, M do sub[i] = i end
   local per2
-  tm, ts = best_pair(3, timed(function() assert(#pool:map(f2, sub) == M) end),
+  tm, ts = best_pair(5, timed(function() assert(#pool:map(f2, sub) == M) end),
                         timed(function() assert(#seq_map(f2, sub) == M) end))
   per2 = ts / M
   row{ name = string.format("map 1e5 items of %.2f us", per2 * 1e6), lv = M / tm / 1e6,
@@ -836,7 +836,7 @@ function bench.map()
     return n
   end
   local nwords
-  tm, ts = best_pair(3, timed(function() nwords = merge(pool:map(count, chunks)) end),
+  tm, ts = best_pair(5, timed(function() nwords = merge(pool:map(count, chunks)) end),
                         timed(function()
                           local parts = {}
                           for c = 1, #chunks do parts[c] = count(chunks[c]) end

@@ -20,10 +20,10 @@
 ** SIZING (pool.c asks lt_mapjob_size for each chunk while it encodes them all, in order,
 ** before waiting for any: an item that cannot cross fails map before anything waits)
 **   - an explicit chunksize: every chunk has it (the last one what is left);
-**   - else the first chunk is one item, and until a chunk has finished the sizes double;
-**     once some have, a chunk gets about LT_MAP_CHUNK_NS of work at the measured cost per
-**     item (the workers' time over the items they ran, marshaling included), at least
-**     LT_MAP_MIN_NS of it;
+**   - else the first chunk is one item, and the sizes double until a chunk that ran at
+**     least LT_MAP_MEASURE_NS has finished (a shorter one's time is mostly fixed costs);
+**     then a chunk gets about LT_MAP_CHUNK_NS of work at the measured cost per item (the
+**     workers' time over the items they ran, marshaling included), at least LT_MAP_MIN_NS;
 **   - never more than a 1 / (4 x workers) share of the items left, so that there are at
 **     least 4 chunks per worker and the last ones are small (the workers finish together).
 */
@@ -37,6 +37,9 @@
 #endif
 #if !defined(LT_MAP_MIN_NS)
 #define LT_MAP_MIN_NS 2e5      /* ... and at least this much (the tail's small chunks) */
+#endif
+#if !defined(LT_MAP_MEASURE_NS)
+#define LT_MAP_MEASURE_NS 1e5  /* a chunk's time tells the cost per item once this long */
 #endif
 
 struct lt_MapJob {
@@ -187,7 +190,10 @@ int lt_map_chunk_run(lua_State *L, lt_MapChunk *c) {
   b = lt_encode_stream(L, 2, c->count, "results", c->first, produce, &r);
   lt_buf_free(c->results);
   c->results = b;
-  atomic_fetch_add(&c->job->ns, (long long)((lt_now() - t0) * 1e9));
-  atomic_fetch_add(&c->job->items, (long long)c->count);
+  t0 = lt_now() - t0;
+  if (t0 >= LT_MAP_MEASURE_NS * 1e-9) {   /* long enough that its fixed costs do not count */
+    atomic_fetch_add(&c->job->ns, (long long)(t0 * 1e9));
+    atomic_fetch_add(&c->job->items, (long long)c->count);
+  }
   return 0;
 }
