@@ -530,12 +530,14 @@ static void put_run_elem(Enc *e, int k) {
   e->b->len += 8;
 }
 
-/* Start a run of kind k: its tag and a count to patch (returns where). */
-static size_t open_run(Enc *e, int k, lua_Integer hint) {
+/* Start a run of kind k: its tag and a count to patch (returns where).  Room is made for
+** hint more numbers (elements that exist: a raw array's; else at most 65536 at once). */
+static size_t open_run(Enc *e, int k, lua_Integer hint, int exist) {
   size_t at;
   putbyte(e, k == K_INT ? T_IRUN : k == K_FLT ? T_FRUN : T_SRUN);
   at = reserve32(e);
-  if (k != K_STR && !grow(e, (size_t)(hint < 65536 ? hint : 65536) * 8)) oom(e);
+  if (!exist && hint > 65536) hint = 65536;
+  if (k != K_STR && !grow(e, (size_t)hint * 8)) oom(e);
   return at;
 }
 
@@ -591,7 +593,7 @@ static void encode_elems(Enc *e, int t, lua_Integer first, lua_Integer count, in
         size_t at;
         uint32_t n;
         lua_pop(L, 2);
-        at = open_run(e, kind, count - i);
+        at = open_run(e, kind, count - i, !meta);
         n = put_run(e, t, first, i, count, meta, kind, &kind2);
         putu32_at(e, at, n);
         i += n;
@@ -1000,7 +1002,7 @@ static int encode_stream_p(lua_State *L) {
     if (have) {
       have = 0;
       if (k == pkind) {             /* two of a kind: a run */
-        run_at = open_run(e, k, st->count - i + 1);
+        run_at = open_run(e, k, st->count - i + 1, 1);
         lua_pushvalue(L, pending);
         put_run_elem(e, k);
         lua_pop(L, 1);
