@@ -15,6 +15,9 @@
 **                                                                 lock_cfun_ns, lock_mutex_ns, loop_ns
 **   copy       a 100000-integer array copied from one lua_State to another and back with
 **              lua_rawgeti / lua_pushinteger + lua_rawseti     -> copy_us (round trip), copy_oneway_us
+**              one way, 100000 floats (lua_pushnumber) and 100000 short strings 's1'..
+**              (lua_tolstring + lua_pushlstring)              -> copy_float_oneway_us,
+**                                                                 copy_str_oneway_us
 **   handoff    two-thread ping-pong: mutex + condvar, and spin-then-futex
 **                                                              -> handoff_condvar_rtps, handoff_condvar_cpu_us,
 **                                                                 handoff_spin_rtps, handoff_spin_cpu_us
@@ -27,6 +30,11 @@
 **                                                              -> queue_st_ns
 **   atomic     2 threads doing atomic_fetch_add on one counter -> atomic_mops
 **              2 threads doing mutex-protected increments      -> mutex_incr_mops
+**   contend    1, 2, 4, 8 threads, each with a Lua state running a Lua loop that calls C
+**              methods locking one pthread mutex: acquire/release, put/get on the ring,
+**              incr                               -> contend_{lock,queue,incr}_{1,2,4,8}_mops
+**   mem        resident KB per luaL_newstate + luaL_openlibs state, and per pthread blocked
+**              on a condvar holding such a state    -> mem_state_kb, mem_thread_kb
 */
 #include <errno.h>
 #include <limits.h>
@@ -186,6 +194,47 @@ static void copy_array(lua_State *from, lua_State *to) {
   }
 }
 
+static void copy_floats(lua_State *from, lua_State *to) {
+  lua_Integer n = (lua_Integer)lua_rawlen(from, -1);
+  lua_createtable(to, (int)n, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(from, -1, i);
+    lua_pushnumber(to, lua_tonumber(from, -1));
+    lua_rawseti(to, -2, i);
+    lua_pop(from, 1);
+  }
+}
+
+static void copy_strings(lua_State *from, lua_State *to) {
+  lua_Integer n = (lua_Integer)lua_rawlen(from, -1);
+  lua_createtable(to, (int)n, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t len;
+    const char *s;
+    lua_rawgeti(from, -1, i);
+    s = lua_tolstring(from, -1, &len);
+    lua_pushlstring(to, s, len);
+    lua_rawseti(to, -2, i);
+    lua_pop(from, 1);
+  }
+}
+
+/* One way, A -> B, best of REPS * 2: the array made by `make` (a Lua chunk) in A. */
+static double oneway(lua_State *A, lua_State *B, const char *make,
+                     void (*copy)(lua_State *, lua_State *)) {
+  double best = 1e30;
+  if (luaL_dostring(A, make) != LUA_OK) { fprintf(stderr, "baseline: %s\n", lua_tostring(A, -1)); exit(2); }
+  for (int r = 0; r < REPS * 2; r++) {
+    double t0 = now();
+    copy(A, B);
+    double dt = now() - t0;
+    lua_pop(B, 1);
+    if (dt < best) best = dt;
+  }
+  lua_pop(A, 1);
+  return best;
+}
+
 static void bench_copy(void) {
   const int n = 100000;
   lua_State *A = luaL_newstate(), *B = luaL_newstate();
@@ -208,10 +257,17 @@ static void bench_copy(void) {
     if (t2 - t0 < best_rt) best_rt = t2 - t0;
     if (t1 - t0 < best_one) best_one = t1 - t0;
   }
+  lua_pop(A, 1);
+  double fl = oneway(A, B, "local t = {} for i = 1, 100000 do t[i] = i * 0.5 + 0.25 end return t",
+                     copy_floats);
+  double st = oneway(A, B, "local t = {} for i = 1, 100000 do t[i] = 's' .. i end return t",
+                     copy_strings);
   lua_close(A);
   lua_close(B);
   printf("copy_us %.3f\n", best_rt * 1e6);
   printf("copy_oneway_us %.3f\n", best_one * 1e6);
+  printf("copy_float_oneway_us %.3f\n", fl * 1e6);
+  printf("copy_str_oneway_us %.3f\n", st * 1e6);
 }
 
 /* ============================================================================== handoff */
@@ -508,12 +564,162 @@ static void bench_atomic(void) {
   printf("mutex_incr_mops %.3f\n", best / 1e6);
 }
 
+/* =========================================================================== contention */
+/* T threads, each with its own lua_State running the same Lua loop as bench/run.lua's
+** contention figure, calling methods of a userdata that lock one shared pthread mutex:
+**   lock   o:acquire(); o:release()         (pthread_mutex_lock / unlock)
+**   queue  o:put(i); o:get()                (the mutex + condvar ring above, unbounded)
+**   incr   o:incr()                         (mutex-protected counter, returns the value)
+** -> contend_<kind>_<T>_mops: million operations per second, all threads together. */
+static pthread_mutex_t cm = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cq = PTHREAD_COND_INITIALIZER;
+static long cq_items[RING], cq_head, cq_tail, c_counter;
+
+static int c_acquire(lua_State *L) { (void)L; pthread_mutex_lock(&cm); return 0; }
+static int c_release(lua_State *L) { (void)L; pthread_mutex_unlock(&cm); return 0; }
+static int c_put(lua_State *L) {
+  long v = (long)lua_tointeger(L, 2);
+  pthread_mutex_lock(&cm);
+  cq_items[cq_tail++ % RING] = v;
+  pthread_cond_signal(&cq);
+  pthread_mutex_unlock(&cm);
+  return 0;
+}
+static int c_get(lua_State *L) {
+  long v;
+  pthread_mutex_lock(&cm);
+  while (cq_tail == cq_head) pthread_cond_wait(&cq, &cm);
+  v = cq_items[cq_head++ % RING];
+  pthread_mutex_unlock(&cm);
+  lua_pushinteger(L, v);
+  return 1;
+}
+static int c_incr(lua_State *L) {
+  long v;
+  pthread_mutex_lock(&cm);
+  v = ++c_counter;
+  pthread_mutex_unlock(&cm);
+  lua_pushinteger(L, v);
+  return 1;
+}
+
+typedef struct CJob { const char *loop; long n; pthread_barrier_t *go; } CJob;
+
+static void *contend_body(void *arg) {
+  CJob *j = (CJob *)arg;
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  lua_newuserdatauv(L, sizeof(void *), 0);
+  lua_newtable(L);
+  lua_newtable(L);
+  static const luaL_Reg m[] = { {"acquire", c_acquire}, {"release", c_release}, {"put", c_put},
+                                {"get", c_get}, {"incr", c_incr}, {NULL, NULL} };
+  luaL_setfuncs(L, m, 0);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  if (luaL_loadstring(L, j->loop) != LUA_OK) { fprintf(stderr, "baseline: %s\n", lua_tostring(L, -1)); exit(2); }
+  lua_insert(L, -2);
+  lua_pushinteger(L, j->n);
+  pthread_barrier_wait(j->go);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) { fprintf(stderr, "baseline: %s\n", lua_tostring(L, -1)); exit(2); }
+  lua_close(L);
+  return NULL;
+}
+
+static double contend_run(const char *loop, int nthreads, long n) {
+  pthread_t t[8];
+  pthread_barrier_t go;
+  CJob j = { loop, n, &go };
+  pthread_barrier_init(&go, NULL, (unsigned)nthreads + 1);
+  cq_head = cq_tail = 0;
+  for (int i = 0; i < nthreads; i++) start_thread(&t[i], contend_body, &j);
+  pthread_barrier_wait(&go);
+  double t0 = now();
+  for (int i = 0; i < nthreads; i++) pthread_join(t[i], NULL);
+  double dt = now() - t0;
+  pthread_barrier_destroy(&go);
+  return (double)nthreads * (double)n / dt / 1e6;
+}
+
+static void bench_contend(void) {
+  static const struct { const char *name, *loop; long n; } kinds[] = {
+    {"lock", "local o, n = ... for i = 1, n do o:acquire(); o:release() end", 200000},
+    {"queue", "local o, n = ... for i = 1, n do o:put(i); o:get() end", 100000},
+    {"incr", "local o, n = ... for i = 1, n do o:incr('k') end", 200000},
+  };
+  static const int counts[] = { 1, 2, 4, 8 };
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+    for (size_t c = 0; c < 4; c++) {
+      double best = 0;
+      for (int r = 0; r < 3; r++) {
+        double v = contend_run(kinds[k].loop, counts[c], kinds[k].n / counts[c] * 2);
+        if (v > best) best = v;
+      }
+      printf("contend_%s_%d_mops %.3f\n", kinds[k].name, counts[c], best);
+    }
+}
+
+/* ============================================================================== memory */
+/* Resident memory per state: 1000 luaL_newstate + luaL_openlibs states in this process
+** (mem_state_kb); then 1000 pthreads, each with such a state of its own, blocked on a
+** condvar (mem_thread_kb).  From VmRSS in /proc/self/status. */
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  if (f == NULL) return -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) { kb = atol(line + 6); break; }
+  fclose(f);
+  return kb;
+}
+
+#define MEM_N 1000
+static pthread_mutex_t mm = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mc = PTHREAD_COND_INITIALIZER, mready = PTHREAD_COND_INITIALIZER;
+static int m_ready, m_go;
+
+static void *mem_body(void *arg) {
+  (void)arg;
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  pthread_mutex_lock(&mm);
+  m_ready++;
+  pthread_cond_signal(&mready);
+  while (!m_go) pthread_cond_wait(&mc, &mm);
+  pthread_mutex_unlock(&mm);
+  lua_close(L);
+  return NULL;
+}
+
+static void bench_mem(void) {
+  static lua_State *states[MEM_N];
+  static pthread_t t[MEM_N];
+  long r0 = rss_kb();
+  for (int i = 0; i < MEM_N; i++) { states[i] = luaL_newstate(); luaL_openlibs(states[i]); }
+  long r1 = rss_kb();
+  for (int i = 0; i < MEM_N; i++) lua_close(states[i]);
+  long r2 = rss_kb();
+  for (int i = 0; i < MEM_N; i++) start_thread(&t[i], mem_body, NULL);
+  pthread_mutex_lock(&mm);
+  while (m_ready < MEM_N) pthread_cond_wait(&mready, &mm);
+  pthread_mutex_unlock(&mm);
+  long r3 = rss_kb();
+  pthread_mutex_lock(&mm);
+  m_go = 1;
+  pthread_cond_broadcast(&mc);
+  pthread_mutex_unlock(&mm);
+  for (int i = 0; i < MEM_N; i++) pthread_join(t[i], NULL);
+  printf("mem_state_kb %.3f\n", (double)(r1 - r0) / MEM_N);
+  printf("mem_thread_kb %.3f\n", (double)(r3 - r2) / MEM_N);
+}
+
 /* ================================================================================= main */
 static const struct { const char *name; void (*fn)(void); } benches[] = {
   {"spawn", bench_spawn}, {"lock", bench_lock},     {"copy", bench_copy},
   {"handoff", bench_handoff}, {"idle", bench_idle}, {"sem", bench_sem},   {"queue", bench_queue},
   {"queue1", bench_queue1},
-  {"atomic", bench_atomic},
+  {"atomic", bench_atomic}, {"contend", bench_contend}, {"mem", bench_mem},
 };
 #define NBENCH (sizeof benches / sizeof benches[0])
 

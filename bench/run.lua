@@ -2,7 +2,8 @@
 -- operation measured in the same run (bench/baseline, built from bench/baseline.c).
 --
 --   lua5.4 bench/run.lua [NAME...]        (make bench runs them all)
---   names: spawn lock copy parallel handoff idle semaphore queue pingpong pool shared
+--   names: spawn lock copy parallel handoff idle semaphore queue pingpong pool map modules
+--          shared contend memory
 --   options: --inline        run every figure in this process (default: one child process
 --                            per figure, so that a crash or a hang in one is reported and the
 --                            rest still run)
@@ -20,7 +21,7 @@
 -- have yet print "not available".
 
 local FIGURES = { "spawn", "lock", "copy", "parallel", "handoff", "idle", "semaphore",
-                  "queue", "pingpong", "pool", "shared" }
+                  "queue", "pingpong", "pool", "map", "modules", "shared", "contend", "memory" }
 
 local script = arg and arg[0] or "bench/run.lua"
 local dir = script:match("^(.*)/[^/]*$") or "."
@@ -440,6 +441,53 @@ function bench.copy()
   print(string.format("  (%s; baseline: lua_rawgeti -> lua_pushinteger+lua_rawseti, state to state"
     .. " and back, one way %.0f us; each side pinned to one CPU, best CPU kept)", how,
     b.copy_oneway_us))
+
+  -- One way through a Queue: the put (encoding, in this thread) and the get (decoding, in
+  -- another thread's state, timed there once the item is queued), beside the raw copy.
+  if threading.Queue and threading.Event then
+    local kinds = {
+      { "ints", arr, "copy_oneway_us" },
+      { "floats", {}, "copy_float_oneway_us" },
+      { "short strings", {}, "copy_str_oneway_us" },
+    }
+    for i = 1, N do kinds[2][2][i] = i * 0.5 + 0.25; kinds[3][2][i] = "s" .. i end
+    local function oneway(item, reps)
+      local q, back, go = threading.Queue(), threading.Queue(), threading.Event()
+      local t = start(function(q_, back_, go_, n)
+        local mono_ = require("lthreading").monotonic
+        for _ = 1, n do
+          go_:wait(); go_:clear()
+          local t0 = mono_()
+          local v = q_:get()
+          local dt = mono_() - t0
+          back_:put({ dt, #v })
+        end
+      end, q, back, go, reps)
+      local best = math.huge
+      for _ = 1, reps do
+        local t0 = mono()
+        q:put(item)
+        local tput = mono() - t0
+        go:set()
+        local r = back:get()
+        assert(r[2] == N, "the array did not arrive intact")
+        best = math.min(best, tput + r[1])
+      end
+      t:join()
+      return best * 1e6
+    end
+    local one = {}
+    on_each_cpu(function()
+      merge(b, run_baseline("copy"))
+      for k, kind in ipairs(kinds) do one[k] = math.min(one[k] or math.huge, oneway(kind[2], 10)) end
+    end)
+    for k, kind in ipairs(kinds) do
+      row{ name = "copy 1e5 " .. kind[1] .. " one way", lv = one[k], bv = b[kind[3]], unit = "us",
+           target = { "<=", 1.25 } }
+    end
+    print("  (put in this thread + get in another (timed there), beside lua_rawgeti -> lua_push* +"
+      .. " lua_rawseti state to state; strings 's1' .. 's100000')")
+  end
 end
 
 local function spin_work(n)
@@ -691,6 +739,166 @@ function bench.pool()
   pool:shutdown()
 end
 
+-- Data-parallel workloads: pool:map (2 workers) beside the same work in a plain loop in this
+-- thread, in items (or MB) per second, so that the ratio is the speedup.  The two run in
+-- alternation, best of 5 each.
+local function seq_map(f, items)
+  local r = {}
+  for i = 1, #items do r[i] = f(items[i]) end
+  return r
+end
+
+local function best_pair(reps, a, b)     -- alternate a() and b(); the best (least) of each
+  local ta, tb = math.huge, math.huge
+  for _ = 1, reps do
+    collectgarbage(); ta = math.min(ta, a())
+    collectgarbage(); tb = math.min(tb, b())
+  end
+  return ta, tb
+end
+
+function bench.map()
+  need("ThreadPoolExecutor")
+  local pool = threading.ThreadPoolExecutor(2)
+  local function timed(fn)
+    return function() local t0 = mono(); fn(); return mono() - t0 end
+  end
+  pool:map(function(x) return x end, { 1, 2, 3, 4 })      -- both workers started
+
+  -- 1. a trivial f over 10^6 integers
+  local N = 1000000
+  local items = {}
+  for i = 1, N do items[i] = i end
+  local f1 = function(x) return x * 2 + 1 end
+  local function check1(r) assert(#r == N and r[1] == 3 and r[N] == 2 * N + 1, "map: wrong results") end
+  local tm, ts = best_pair(5, timed(function() check1(pool:map(f1, items)) end),
+                              timed(function() check1(seq_map(f1, items)) end))
+  row{ name = "map 1e6 x*2+1 vs a loop", lv = N / tm / 1e6, bv = N / ts / 1e6, unit = "M/s",
+       target = { ">=", 0.8 } }
+
+  -- 2. 10^5 items of about 0.6 us each (the loop count calibrated here)
+  local M = 100000
+  local function medium(k)
+    return load(string.format("return function(x) local s = 0 for i = 1, %d do s = s + (x ~ i) %% 7 end"
+                              .. " return s end", k))()
+  end
+  local k = 8
+  while true do
+    local g = medium(k)
+    local t0 = mono()
+    for i = 1, 20000 do g(i) end
+    local per = (mono() - t0) / 20000
+    if per >= 0.6e-6 or k > 4096 then k = math.max(1, math.floor(k * 0.6e-6 / per + 0.5)) break end
+    k = k * 2
+  end
+  local f2 = medium(k)
+  local sub = {}
+  for i = 1, M do sub[i] = i end
+  local per2
+  tm, ts = best_pair(5, timed(function() assert(#pool:map(f2, sub) == M) end),
+                        timed(function() assert(#seq_map(f2, sub) == M) end))
+  per2 = ts / M
+  row{ name = string.format("map 1e5 items of %.2f us", per2 * 1e6), lv = M / tm / 1e6,
+       bv = M / ts / 1e6, unit = "M/s", target = { ">=", 1.6 } }
+
+  -- 3. word count: 16 MB of text in 64 chunks of 250 KB, counted per chunk, merged here
+  local words = {}
+  local seed = 12345
+  local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n end
+  for i = 1, 2000 do
+    local len, w = 3 + rnd(7), {}
+    for j = 1, len do w[j] = string.char(97 + rnd(26)) end
+    words[i] = table.concat(w)
+  end
+  local distinct = {}
+  for c = 1, 16 do                  -- 16 distinct chunks, each used 4 times
+    local parts, size = {}, 0
+    while size < 250000 do
+      local w = words[1 + rnd(2000)]
+      parts[#parts + 1] = w
+      size = size + #w + 1
+    end
+    distinct[c] = table.concat(parts, " ")
+  end
+  local chunks, bytes = {}, 0
+  for c = 1, 64 do chunks[c] = distinct[(c - 1) % 16 + 1]; bytes = bytes + #chunks[c] end
+  local count = function(text)
+    local t = {}
+    for w in text:gmatch("%a+") do t[w] = (t[w] or 0) + 1 end
+    return t
+  end
+  local function merge(parts)
+    local total, n = {}, 0
+    for i = 1, #parts do
+      for w, c in pairs(parts[i]) do total[w] = (total[w] or 0) + c end
+    end
+    for _, c in pairs(total) do n = n + c end
+    return n
+  end
+  local nwords
+  tm, ts = best_pair(5, timed(function() nwords = merge(pool:map(count, chunks)) end),
+                        timed(function()
+                          local parts = {}
+                          for c = 1, #chunks do parts[c] = count(chunks[c]) end
+                          assert(merge(parts) == nwords, "word count: the totals differ")
+                        end))
+  row{ name = "word count 16 MB, 64 chunks", lv = bytes / tm / 1e6, bv = bytes / ts / 1e6,
+       unit = "MB/s", target = { ">=", 1.7 } }
+
+  -- 4. for comparison: one task per item (chunksize 1), the cost map had before
+  local S = 100000
+  tm, ts = best_pair(2, timed(function() assert(#pool:map(f1, sub, nil, 1) == S) end),
+                        timed(function() assert(#seq_map(f1, sub) == S) end))
+  row{ name = "  map 1e5 x*2+1, chunksize 1", lv = S / tm / 1e6, bv = S / ts / 1e6, unit = "M/s" }
+  print(string.format("  (2 workers; baseline: the same f over the same items in a plain loop here;"
+    .. " word count: %d words, merged here on both sides)", nwords))
+  pool:shutdown()
+end
+
+-- Telling whether a table is a loaded module (it then crosses by name) must not cost more
+-- as modules are loaded: a small table's put+get through a Queue, in this thread, with
+-- package.loaded holding about 10 and then 100 tables.
+function bench.modules()
+  need("Queue")
+  local q = threading.Queue()
+  local small = { 1, 2, x = 3 }
+  local put_get = load("local q, n, v = ... for i = 1, n do q:put(v); q:get() end")
+  local empty = load("local q, n, v = ... for i = 1, n do end")
+  local function ntables()
+    local n = 0
+    for _, v in pairs(package.loaded) do if type(v) == "table" then n = n + 1 end end
+    return n
+  end
+  local base = ntables()
+  local function set_modules(n)          -- package.loaded gets n tables in all
+    for i = 1, 200 do package.loaded["bench_module_" .. i] = nil end
+    for i = 1, n - base do package.loaded["bench_module_" .. i] = { i } end
+  end
+  local function ns(v, n)
+    local te, tp = math.huge, math.huge
+    for _ = 1, 3 do
+      local t0 = mono(); empty(q, n, v); te = math.min(te, mono() - t0)
+      t0 = mono(); put_get(q, n, v); tp = math.min(tp, mono() - t0)
+    end
+    return (tp - te) / n * 1e9
+  end
+  local n = 50000
+  local t10, t100, tint = math.huge, math.huge, math.huge
+  on_each_cpu(function()
+    for _ = 1, 2 do                      -- alternate: a busy spell hits both alike
+      set_modules(10); t10 = math.min(t10, ns(small, n))
+      set_modules(100); t100 = math.min(t100, ns(small, n))
+    end
+    tint = math.min(tint, ns(1, n))
+  end)
+  set_modules(0)
+  row{ name = "small table put+get, 10 modules", lv = t10, bv = tint, unit = "ns",
+       bunit = "ns (int)" }
+  row{ name = "  the same, 100 modules", lv = t100, bv = t10, unit = "ns", target = { "<=", 1.15 } }
+  print(string.format("  (a Queue in one thread: put({1, 2, x = 3}) + get(), loop subtracted; %d tables"
+    .. " in package.loaded before the bench's own; first row's baseline: an integer's put+get)", base))
+end
+
 function bench.shared()
   need("Thread", "Shared", "Lock")
   local b = baseline("atomic")
@@ -760,6 +968,101 @@ function bench.shared()
   end
   print(string.format("  (C: 1 empty C call %.1f ns + a mutex pair %.1f ns)",
                       bl.lock_cfun_ns / 2, bl.lock_mutex_ns))
+end
+
+-- Contention: 2, 4 and 8 threads (and 1) on this machine's cores hammering one Lock, one Queue and
+-- one Shared counter, in million operations per second (all threads together), beside C:
+-- the same Lua loops in pthreads of their own states, calling C methods that lock one
+-- pthread mutex (bench/baseline.c, contend).  Best of 3 runs each.
+function bench.contend()
+  need("Thread", "Lock", "Queue", "Shared")
+  local b = baseline("contend")
+  local KINDS = {
+    { "lock", "Lock", "local o, n = ... for i = 1, n do o:acquire(); o:release() end", 200000,
+      function() return threading.Lock() end },
+    { "queue", "Queue", "local o, n = ... for i = 1, n do o:put(i); o:get() end", 100000,
+      function() return threading.Queue() end },
+    { "incr", "Shared:incr", "local o, n = ... for i = 1, n do o:incr('k') end", 200000,
+      function() return threading.Shared({ k = 0 }) end },
+  }
+  local function run(kind, nthreads)
+    local obj = kind[5]()
+    local n = kind[4] // nthreads * 2
+    local go = threading.Event()
+    local ready = threading.Semaphore(0)
+    local ts = {}
+    for i = 1, nthreads do
+      ts[i] = start(function(src, o, k, g, r)
+        local loop = load(src)
+        r:release()
+        g:wait()
+        loop(o, k)
+      end, kind[3], obj, n, go, ready)
+    end
+    for _ = 1, nthreads do ready:acquire() end
+    local t0 = mono()
+    go:set()
+    for i = 1, nthreads do ts[i]:join() end
+    local dt = mono() - t0
+    if kind[1] == "incr" then assert(obj.k == nthreads * n, "Shared:incr lost increments") end
+    return nthreads * n / dt / 1e6
+  end
+  local lt = {}
+  for _, kind in ipairs(KINDS) do
+    for _, nt in ipairs({ 1, 2, 4, 8 }) do
+      local best = 0
+      for _ = 1, 3 do best = math.max(best, run(kind, nt)) end
+      lt[kind[1] .. nt] = best
+    end
+  end
+  refresh("contend")
+  for _, kind in ipairs(KINDS) do
+    for _, nt in ipairs({ 1, 2, 4, 8 }) do
+      row{ name = string.format("%s, %d thread%s", kind[2], nt, nt > 1 and "s" or ""),
+           lv = lt[kind[1] .. nt], bv = b[string.format("contend_%s_%d_mops", kind[1], nt)],
+           unit = "M/s", target = nt > 1 and { ">=", 0.5 } or nil }
+    end
+  end
+  print("  (the same Lua loops on both sides; C: methods locking one pthread mutex (a ring with a"
+    .. " condvar for put/get); threads start together; all threads' operations per second;"
+    .. " 1 thread: the uncontended cost, for reference)")
+end
+
+-- Memory: resident KB per live thread, 1000 threads blocked on one Event, beside a bare
+-- luaL_newstate + luaL_openlibs state (and a pthread holding one, blocked on a condvar).
+local function rss_kb()
+  local f = io.open("/proc/self/status", "r")
+  if not f then return nil end
+  local kb
+  for line in f:lines() do
+    kb = tonumber(line:match("^VmRSS:%s*(%d+)"))
+    if kb then break end
+  end
+  f:close()
+  return kb
+end
+
+function bench.memory()
+  need("Thread", "Event", "Semaphore")
+  if not rss_kb() then error(setmetatable({ what = "/proc/self/status" }, NA), 0) end
+  local b = baseline("mem")
+  local N = 1000
+  local ev, ready = threading.Event(), threading.Semaphore(0)
+  local function waiter(e, r) r:release(); e:wait() end
+  collectgarbage(); collectgarbage()
+  local r0 = rss_kb()
+  local ts = {}
+  for i = 1, N do ts[i] = start(waiter, ev, ready) end
+  for _ = 1, N do ready:acquire() end
+  collectgarbage(); collectgarbage()
+  local r1 = rss_kb()
+  ev:set()
+  for i = 1, N do ts[i]:join() end
+  local per = (r1 - r0) / N
+  row{ name = "memory per thread (1000 waiting)", lv = per, bv = b.mem_state_kb, unit = "KB" }
+  row{ name = "  vs a pthread holding a state", lv = per, bv = b.mem_thread_kb, unit = "KB" }
+  print("  (VmRSS growth / 1000: Threads blocked on one Event; baselines: luaL_newstate +"
+    .. " luaL_openlibs states alone, and each in a pthread blocked on a condvar)")
 end
 
 -- ------------------------------------------------------------------------------- main

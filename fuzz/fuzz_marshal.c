@@ -72,9 +72,15 @@ static void gen(lua_State *L, Gen *g, int depth, int pool) {
     case 10: {                        /* a big array (the lua_rawgeti path), maybe not pure */
       int n = 60 + next(g) % 200, i, shape = next(g);
       lua_createtable(L, shape & 1 ? n : 0, 0);
+      int kinds = next(g);                       /* element kinds: runs of each, or mixed */
       for (i = 1; i <= n; i++) {
         int k = (shape & 2) ? n + 1 - i : i;     /* filled backwards: keys may go to the hash */
-        lua_pushinteger(L, k * 3);
+        switch ((kinds >> ((k / 16) % 4 * 2)) & 3) {   /* the kind changes every 16 keys */
+          case 0: lua_pushinteger(L, k * 3); break;
+          case 1: lua_pushnumber(L, k & 1 ? (double)k / 3.0 : -0.0); break;
+          case 2: lua_pushfstring(L, "s%d", k % 7 == 0 ? 100000 : k); break;
+          default: lua_pushboolean(L, k & 1);
+        }
         lua_rawseti(L, -2, k);
       }
       if (shape & 4) { lua_pushnil(L); lua_rawseti(L, -2, 1 + next(g) % n); }   /* a hole */
@@ -117,6 +123,58 @@ static const char DEEPEQ[] =
   "end\n"
   "return function(a, b) return eq(a, b, {}) end\n";
 
+/* lt_encode_stream's producer: element i of the table at 1. */
+static void produce(lua_State *L, void *ud, lua_Integer i) {
+  (void)ud;
+  lua_rawgeti(L, 1, i + 1);
+}
+
+/* Elements 1..n of the table at 2 (in L): by range to B, read two ways there, streamed back;
+** each way must give the same shape as {t[1], ..., t[n]} (read with lua_geti). */
+static void range_roundtrip(lua_State *L) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 2), i;
+  lt_Buf *b, *s;
+  lt_ArrayIn *r;
+  int base = lua_gettop(L);
+  if (n > 1000) n = 1000;
+  b = lt_encode_range(L, 2, 1, n, "items", 1);
+  lua_settop(B, 0);
+  lua_createtable(B, 0, 0);                          /* B 1: decoded into */
+  if (lt_decode_into(B, b, 1, 0) != n) abort();
+  r = lt_array_in(B, b);                             /* B 2: the reader */
+  lua_createtable(B, 0, 0);                          /* B 3: read element by element */
+  for (i = 1; lt_array_next(B, r, 2); i++) lua_rawseti(B, 3, i);
+  if (i != n + 1) abort();
+  lt_buf_free(b);
+  for (i = 1; i <= n; i++) {                         /* the two ways agree, value for value */
+    lua_rawgeti(B, 1, i);
+    lua_rawgeti(B, 3, i);
+    if (lua_type(B, -1) == LUA_TNUMBER ? !(lua_rawequal(B, -1, -2) || lua_tonumber(B, -1) != lua_tonumber(B, -1))
+                                         || lua_isinteger(B, -1) != lua_isinteger(B, -2)
+                                       : lua_type(B, -1) != lua_type(B, -2))
+      abort();
+    lua_pop(B, 2);
+  }
+  lua_pushvalue(B, 3);
+  s = lt_encode_stream(B, 1, n, "results", 1, produce, NULL);
+  lua_settop(B, 0);
+  lua_createtable(L, 0, 0);                          /* base+1: streamed back */
+  if (lt_decode_into(L, s, base + 1, 0) != n) abort();
+  lt_buf_free(s);
+  lua_createtable(L, 0, 0);                          /* base+2: {t[1], ..., t[n]} */
+  for (i = 1; i <= n; i++) {
+    lua_geti(L, 2, i);
+    lua_rawseti(L, base + 2, i);
+  }
+  if (luaL_loadstring(L, DEEPEQ) != LUA_OK) abort();
+  lua_call(L, 0, 1);
+  lua_pushvalue(L, base + 2);
+  lua_pushvalue(L, base + 1);
+  lua_call(L, 2, 1);
+  if (!lua_toboolean(L, -1)) abort();
+  lua_settop(L, base);
+}
+
 /* The value goes A -> B -> A; what comes back must equal the original. */
 static int roundtrip(lua_State *L) {
   Gen g;
@@ -140,6 +198,7 @@ static int roundtrip(lua_State *L) {
   lua_pushvalue(L, 3);
   lua_call(L, 2, 1);
   if (!lua_toboolean(L, -1)) abort();                /* the shape did not survive */
+  if (lua_type(L, 2) == LUA_TTABLE) range_roundtrip(L);
   return 0;
 }
 

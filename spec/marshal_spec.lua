@@ -100,6 +100,59 @@ describe("values crossing threads (API.md §1)", function()
       assert.matches("cannot transfer args%[1%]%[70%]: coroutine", err)
     end)
 
+    -- Runs of integers, floats or strings in a big array travel packed (marshal.c); what
+    -- arrives must be exact, value for value, subtype for subtype.
+    it("copies packed runs exactly: integers to the extremes, floats bit for bit, binary strings", function()
+      local ints, floats, strs = {}, {}, {}
+      for i = 1, 300 do ints[i] = i * 7919 - 1000000; floats[i] = i / 3; strs[i] = "s" .. i end
+      ints[1], ints[2], ints[3], ints[300] = math.mininteger, math.maxinteger, 0, -1
+      floats[10], floats[11], floats[12], floats[13], floats[14] = -0.0, 0 / 0, math.huge, -math.huge, 2.0
+      floats[15], floats[16] = 5e-324, 1.7976931348623157e308
+      strs[5], strs[6], strs[7] = "", ("\0\255"):rep(100), ("long"):rep(1000)
+      local r = H.runp(function(a, b, c)
+        local out = {}
+        for i = 1, #b do out[i] = string.pack("<d", b[i]) end   -- the exact bits
+        return a, #b, table.concat(out), c, math.type(b[14]), math.type(a[3])
+      end, ints, floats, strs)
+      assert.same(ints, r[1])
+      local want = {}
+      for i = 1, 300 do want[i] = string.pack("<d", floats[i]) end
+      assert.equal(300, r[2])
+      assert.equal(table.concat(want), r[3])
+      assert.same(strs, r[4])
+      assert.equal("float", r[5]); assert.equal("integer", r[6])
+    end)
+
+    it("copies mixed big arrays exactly: subtypes kept where runs change kind", function()
+      local mixed = {}
+      for i = 1, 400 do
+        local k = (i // 7) % 5
+        mixed[i] = k == 0 and i or k == 1 and i + 0.5 or k == 2 and ("x" .. i) or k == 3 and (i % 2 == 0)
+                   or {i}
+      end
+      mixed[100], mixed[101], mixed[102] = 3, 3.0, "3"            -- alternating kinds
+      mixed[64], mixed[65], mixed[66], mixed[67] = 1, 2, 3, 4.0   -- a run that ends on a float
+      local back = H.run(function(t) return t end, mixed)
+      assert.same(mixed, back)
+      for i = 1, 400 do assert.equal(math.type(mixed[i]), math.type(back[i]), "element " .. i) end
+      -- a run exactly as long as the batches the encoder pops in (64), then another kind
+      local edge = {}
+      for i = 1, 130 do edge[i] = i <= 64 and i or i <= 128 and ("s" .. i) or i + 0.25 end
+      assert.same(edge, H.run(function(t) return t end, edge))
+    end)
+
+    it("keeps holes, extra keys and metatables of packed arrays", function()
+      local mt = {__index = function(_, k) return "default " .. tostring(k) end}
+      local t = setmetatable({}, mt)
+      for i = 1, 200 do t[i] = i * 1.5 end
+      t[100] = nil; t.name = "t"; t[1000] = 1
+      local r = H.runp(function(v)
+        return v[99], v[100], rawget(v, 100), v[101], v.name, v[1000], v.missing,
+               getmetatable(v) ~= nil
+      end, t)
+      assert.same({n = 8, 148.5, "default 100", nil, 151.5, "t", 1, "default missing", true}, r)
+    end)
+
     it("keeps string keys that look like numbers apart from integer keys", function()
       -- found by the fuzzer: the string key "1" once became the integer key 1
       local t = {["1"] = "s1", [1] = "i1", ["2"] = "s2", [3] = "i3"}
@@ -406,6 +459,90 @@ describe("values crossing threads (API.md §1)", function()
       local s, lt = H.run(function() return string, require("lthreading") end)
       assert.equal(string, s)
       assert.equal(threading, lt)
+    end)
+
+    -- Whether a table is a module is known without a pass over package.loaded (see
+    -- marshal.c, LOADED MODULES).  Through a Queue in this thread, a module comes back as
+    -- itself (by name) and any other table as a copy.
+    describe("are told apart from other tables as package.loaded changes", function()
+      local q = threading.Queue()
+      local function same(t) q:put({t}); return rawequal(q:get()[1], t) end
+      local NAME = "lthreading_spec_module"
+      after_each(function() package.loaded[NAME] = nil; package.loaded[NAME .. "2"] = nil end)
+
+      it("a module added after tables were sent (require's way: a new name)", function()
+        local t = {x = 1}
+        assert.is_false(same(t))
+        package.loaded[NAME] = t
+        assert.is_true(same(t))
+        package.preload[NAME .. "2"] = function() return {y = 2} end
+        local m = require(NAME .. "2")
+        package.preload[NAME .. "2"] = nil
+        assert.is_true(same(m))
+      end)
+
+      it("a module removed: a copy from then on", function()
+        local t = {}
+        package.loaded[NAME] = t
+        assert.is_true(same(t))
+        package.loaded[NAME] = nil
+        assert.is_false(same(t))
+        assert.is_false(same(t))
+      end)
+
+      it("a module replaced under the same name: the old table is a copy, the new one the module", function()
+        local t1, t2, t3 = {1}, {2}, {3}
+        package.loaded[NAME] = t1
+        assert.is_true(same(t1))
+        package.loaded[NAME] = nil                   -- reload: clear, then require again
+        package.loaded[NAME] = t2
+        assert.is_true(same(t2))
+        assert.is_false(same(t1))
+        -- replaced in place (no nil first): known once the table it replaced is looked up
+        -- again, which finds it gone and rescans (the case no metamethod reports)
+        package.loaded[NAME] = t3
+        assert.is_false(same(t2))
+        assert.is_true(same(t3))
+        -- a module put back under its old name (busted between spec files) is known at once
+        package.loaded[NAME] = t1
+        assert.is_true(same(t1))
+      end)
+
+      it("a table under two names stays a module while it has one of them", function()
+        local t = {}
+        package.loaded[NAME] = t
+        package.loaded[NAME .. "2"] = t
+        assert.is_true(same(t))
+        package.loaded[NAME .. "2"] = nil
+        assert.is_true(same(t))
+        package.loaded[NAME] = nil
+        assert.is_false(same(t))
+      end)
+
+      it("a plain table is never mistaken for one", function()
+        local t = {x = 1}
+        package.loaded[NAME] = {x = 1}                -- equal contents, another table
+        assert.is_false(same(t))
+        -- the watching metatable put on another table records nothing that counts
+        local other = setmetatable({}, getmetatable(package.loaded))
+        other[NAME .. "2"] = t
+        assert.is_false(same(t))
+        assert.is_false(same({}))
+        assert.is_true(same(string))
+      end)
+
+      it("are still exact when package.loaded has a metatable of someone else's", function()
+        local saved = getmetatable(package.loaded)
+        setmetatable(package.loaded, {__index = function() return nil end})
+        finally(function() setmetatable(package.loaded, saved) end)
+        local t = {}
+        assert.is_false(same(t))
+        package.loaded[NAME] = t
+        assert.is_true(same(t))
+        package.loaded[NAME] = {}                    -- replaced in place: seen here too
+        assert.is_false(same(t))
+        assert.is_true(same(package.loaded[NAME]))
+      end)
     end)
   end)
 

@@ -174,7 +174,7 @@ describe("ThreadPoolExecutor", function()
       bad[20] = coroutine.create(print)
       local ok, err, n = count_runs(nil, bad)
       assert.is_false(ok)
-      assert.matches("cannot transfer args%[1%]: coroutine", err)
+      assert.matches("cannot transfer items%[20%]: coroutine", err)
       assert.equal(0, n)
     end)
 
@@ -193,6 +193,123 @@ describe("ThreadPoolExecutor", function()
       assert.is_false(ok)
       assert.equal("bad item", err)
       assert.is_true(ran.n <= 1, ran.n .. " items ran after the failing one")
+    end)
+  end)
+
+  -- map runs its items in chunks (a task runs f over a slice of the items): results, errors
+  -- and cancellation stay per item.
+  describe("map in chunks", function()
+    local function range(n) local t = {} for i = 1, n do t[i] = i end return t end
+
+    it("keeps every item's own result in its place: every type, nils included", function()
+      local pool <close> = threading.ThreadPoolExecutor(3)
+      local out = pool:map(function(x)
+        if x % 7 == 0 then return nil end
+        if x % 5 == 0 then return {x, tostring(x)} end
+        if x % 3 == 0 then return tostring(x) end
+        if x % 11 == 0 then return x + 0.5 end
+        if x % 13 == 0 then return x == 13 end
+        return x, "only the first result is kept"
+      end, range(3000))
+      for x = 1, 3000 do
+        if x % 7 == 0 then assert.is_nil(out[x])
+        elseif x % 5 == 0 then assert.same({x, tostring(x)}, out[x])
+        elseif x % 3 == 0 then assert.equal(tostring(x), out[x])
+        elseif x % 11 == 0 then assert.equal("float", math.type(out[x])); assert.equal(x + 0.5, out[x])
+        elseif x % 13 == 0 then assert.equal(x == 13, out[x])
+        else assert.equal("integer", math.type(out[x])); assert.equal(x, out[x]) end
+      end
+    end)
+
+    it("gives the same results whatever the chunksize (4th argument)", function()
+      local pool <close> = threading.ThreadPoolExecutor(2)
+      local items = range(500)
+      items[250] = "s"; items[251] = 2.5; items[252] = {7}
+      local f = function(x) return type(x) == "table" and x[1] or x end
+      local want = pool:map(f, items)
+      for _, cs in ipairs({1, 2, 3, 64, 499, 500, 501, 2^53, math.maxinteger}) do
+        assert.same(want, pool:map(f, items, nil, cs))
+      end
+      assert.same({}, pool:map(f, {}, nil, 10))
+    end)
+
+    it("refuses a chunksize that is not a positive integer, naming it", function()
+      local pool <close> = threading.ThreadPoolExecutor(1)
+      local f = function(x) return x end
+      for _, case in ipairs({
+        {0, "chunksize must be at least 1"}, {-3, "chunksize must be at least 1"},
+        {math.mininteger, "chunksize must be at least 1"},
+        {0/0, "chunksize: integer expected, got NaN"}, {1.5, "chunksize: integer expected"},
+        {math.huge, "chunksize: integer expected, got inf"},
+        {"2", "chunksize: number expected, got string"}, {{}, "chunksize: number expected"},
+      }) do
+        local ok, err = pcall(function() return pool:map(f, {1, 2}, nil, case[1]) end)
+        assert.is_false(ok)
+        assert.matches("bad argument #4 to 'map' %(" .. case[2]:gsub("%p", "%%%0"), err)
+      end
+      assert.same({1, 2}, pool:map(f, {1, 2}, nil, 3.0))     -- an integral float is fine
+    end)
+
+    it("calls f for each index 1..#items, holes included (f(nil)), as one task per item did", function()
+      local pool <close> = threading.ThreadPoolExecutor(2)
+      local items = {1, nil, 3, nil, 5, x = "not an item"}
+      local n = #items                                    -- the border Lua picks
+      local out = pool:map(function(x) return x == nil and "hole" or x end, items, nil, 2)
+      for i = 1, n do assert.equal(items[i] == nil and "hole" or items[i], out[i]) end
+      assert.is_nil(out[n + 1]); assert.is_nil(out.x)
+      -- items read through __len and __index, as before
+      local proxy = setmetatable({}, {__len = function() return 4 end,
+                                      __index = function(_, i) return i * 10 end})
+      assert.same({10, 20, 30, 40}, pool:map(function(x) return x end, proxy))
+    end)
+
+    it("raises the error of the first failing item in order, and runs no item after it in its chunk", function()
+      local pool <close> = threading.ThreadPoolExecutor(1)
+      local ran = threading.Shared({n = 0})
+      local ok, err = pcall(pool.map, pool, function(x)
+        ran:incr("n")
+        if x >= 3 then error({item = x}) end
+        return x
+      end, range(30), nil, 30)                            -- one chunk of 30
+      assert.is_false(ok)
+      assert.same({item = 3}, err)
+      assert.equal(3, ran.n)
+    end)
+
+    it("raises a result that cannot cross before a later item's error (as one task per item did)", function()
+      local pool <close> = threading.ThreadPoolExecutor(1)
+      local ok, err = pcall(pool.map, pool, function(x)
+        if x == 5 then return coroutine.create(print) end
+        if x == 8 then error("item 8", 0) end
+        return x
+      end, range(20), nil, 20)
+      assert.is_false(ok)
+      assert.matches("cannot transfer results%[5%]: coroutine", err)
+    end)
+
+    it("stops a running chunk at its next item once map raised (timeout)", function()
+      local pool = threading.ThreadPoolExecutor(1)
+      local gate, ran = threading.Event(), threading.Shared({n = 0})
+      local ok, err = pcall(pool.map, pool, function(x)
+        if x == 1 then gate:wait(10) end
+        ran:incr("n")
+        return x
+      end, range(10), 0.05, 10)                           -- one chunk; item 1 holds it
+      assert.is_false(ok)
+      assert.equal(threading.TimeoutError, err)
+      gate:set()
+      pool:shutdown()
+      assert.equal(1, ran.n)                              -- item 1 only
+    end)
+
+    it("runs many cheap items in few tasks (items that follow each other share a worker)", function()
+      local pool <close> = threading.ThreadPoolExecutor(2)
+      local names = pool:map(function() return require("lthreading").current_thread().name end,
+                             range(20000))
+      local switches = 0
+      for i = 2, #names do if names[i] ~= names[i - 1] then switches = switches + 1 end end
+      assert.equal(20000, #names)
+      assert.is_true(switches < 400, switches .. " switches between workers")
     end)
   end)
 

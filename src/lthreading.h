@@ -31,6 +31,7 @@
 **   cref.c     C objects by reference: __lthreading_ref (include/lthreading_ref.h)
 **   pool.c     ThreadPoolExecutor: core, workers, submit, map, shutdown  (pool.h: private,
 **   future.c   Future, its waiters, as_completed                          shared by these two)
+**   pool_map.c pool:map's chunks (sizing, a chunk's run in a worker)
 **   lthreading.c  luaopen_lthreading: assembles the module table
 **
 ** LOCKING RULES
@@ -242,6 +243,48 @@ int     lt_decode(lua_State *L, const lt_Buf *b);
 void    lt_buf_free(lt_Buf *b);                  /* drops the object references; NULL ok */
 /* Low level, for fuzzing and tests: decode raw bytes (no object references allowed). */
 int     lt_decode_bytes(lua_State *L, const char *data, size_t len);
+/* Arrays in bulk (pool:map): encode t[first .. first+count-1] (t at idx, read with lua_geti)
+** as one array value of exactly count elements, nils included; errors name element first+i
+** as root[label+i] ("items[20]").  lt_decode_into rebuilds such a buffer's elements straight
+** into the table at idx, element i (1-based) at key offset + i, and returns count; raises on
+** any other buffer. */
+lt_Buf *lt_encode_range(lua_State *L, int idx, lua_Integer first, lua_Integer count,
+                        const char *root, lua_Integer label);
+lua_Integer lt_decode_into(lua_State *L, const lt_Buf *b, int idx, lua_Integer offset);
+/* Streams, for a pool:map chunk in a worker.  lt_encode_stream: an array of count elements,
+** element i (0-based) pushed by produce(L, ud, i), which runs in a protected call that gets
+** the nargs values popped from the caller's stack as its stack indices 1..nargs; as
+** encode, it raises (any error of produce included) with nothing leaked.  Elements are
+** written as they come, so an element that cannot cross fails before the next is produced.
+** lt_array_in pushes a reader (a userdata) of an array buffer (lt_encode_range's or
+** lt_encode_stream's); lt_array_next (the reader at stack index idx) pushes its next
+** element and returns 1, or returns 0 past the last. */
+typedef void (*lt_Producer)(lua_State *L, void *ud, lua_Integer i);
+lt_Buf *lt_encode_stream(lua_State *L, int nargs, lua_Integer count, const char *root,
+                         lua_Integer label, lt_Producer produce, void *ud);
+typedef struct lt_ArrayIn lt_ArrayIn;
+lt_ArrayIn *lt_array_in(lua_State *L, const lt_Buf *b);
+int lt_array_next(lua_State *L, lt_ArrayIn *r, int idx);
+
+/* ============================================================ POOL MAP (pool_map.c) */
+/* pool:map runs its items in chunks: one pool task runs f over a slice of the items, which
+** travel as one array, and sends the results back as one array.  pool.c drives it. */
+typedef struct lt_MapJob lt_MapJob;       /* one map call: chunk sizing, measured cost, stop */
+typedef struct lt_MapChunk lt_MapChunk;   /* one chunk task's items, then its results */
+/* A job for a pool of nworkers; chunksize 0: sized from the measured cost per item.  Pushes
+** the userdata that holds the caller's reference. */
+lt_MapJob *lt_mapjob_new(lua_State *L, int nworkers, lua_Integer chunksize);
+lua_Integer lt_mapjob_size(lt_MapJob *j, lua_Integer remaining);  /* the next chunk's size */
+void lt_mapjob_stop(lt_MapJob *j);        /* map raised: running chunks stop at their next item */
+/* Encode items[first .. first+count-1] (items at idx) for a chunk of j; pushes a box (a
+** userdata) that owns the chunk until lt_map_chunk_take moves it out of the box, or frees
+** it when collected.  Raises naming the item that cannot cross. */
+lt_MapChunk **lt_map_chunk_new(lua_State *L, lt_MapJob *j, int idx, lua_Integer first,
+                               lua_Integer count);
+void lt_map_chunk_free(lt_MapChunk *c);   /* NULL ok */
+/* Worker: run the chunk (f at stack index 2); raises the first failing item's error. */
+int  lt_map_chunk_run(lua_State *L, lt_MapChunk *c);
+lt_Buf *lt_map_chunk_results(lt_MapChunk *c);  /* after a run that returned: moved out */
 
 /* ======================================================= FD NOTIFIER (notify.c) */
 /* An fd that polls readable exactly while an object's condition ready(arg) holds (see

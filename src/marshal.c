@@ -8,7 +8,10 @@
 **   - tables: deep copy.  Each table and function gets an id in order of first visit; a
 **     second visit writes a back reference, so cycles and shared sub-tables keep their shape.
 **     The array prefix (keys 1..n, as lua_next yields them) is written without keys; the
-**     rest as key/value pairs; then the metatable.
+**     rest as key/value pairs; then the metatable.  In the array part of a big array, two
+**     or more consecutive integers (or floats, or strings) are one packed run: a tag, a
+**     count, then the raw 8-byte values (strings: length + bytes), so that a homogeneous
+**     array costs a memcpy per element to write and a lua_rawseti per element to rebuild.
 **   - Lua functions: lua_dump (debug info kept) + one entry per upvalue.  An upvalue cell
 **     already written for another closure of the same transfer becomes a "join" entry, and
 **     the receiver calls lua_upvaluejoin, so shared cells stay shared.  An upvalue named
@@ -36,7 +39,8 @@
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_FLT, T_STR, T_LIGHT, T_I8, T_I16, T_I32,
   T_TABLE, T_REF, T_LFUNC, T_CFUNC, T_GLOBALS, T_NAMED, T_MODULE, T_OBJ,
-  T_ENV, T_UPJOIN, T_REDUCE, T_CREF
+  T_ENV, T_UPJOIN, T_REDUCE, T_CREF,
+  T_IRUN, T_FRUN, T_SRUN     /* array parts only: a run of integers, floats or strings */
 };
 
 #define BUF_COMPLEX 1          /* has tables/functions: decoding needs a refs table */
@@ -86,7 +90,9 @@ typedef struct Enc {
   lua_State *L;
   lt_Buf *b;
   int oom;                   /* set when a buffer grow failed */
-  int seen, loaded;          /* stack slots: seen table, reverse map of package.loaded */
+  int seen, loaded, pkg;     /* stack slots: seen table, reverse map of package.loaded
+                             ** (nil until the first table), package.loaded */
+  int modmode;               /* MOD_*: how loaded modules are told (once per encode) */
   int nextid;
   int depth, maxdepth;
   const char *root;          /* name of the value being encoded */
@@ -256,23 +262,108 @@ static int seen_or_mark(Enc *e, int idx) {
   return 0;
 }
 
-/* registry: { [module table] = name, n = how many such tables } */
-static const char K_MODMAP = 0;
+/*
+** LOADED MODULES.  A table that is a value of the sender's package.loaded crosses as its
+** name.  Telling whether a table is one must not cost a pass over package.loaded per
+** transfer (that grew with every module loaded), so each state keeps a reverse map
+** {[module table] = name} (weak keys) and a watch on package.loaded:
+**   - the map starts from one pass over package.loaded, when the watch is installed: a
+**     metatable on package.loaded (which has none, normally) whose __newindex stores the
+**     new entry and records a table value under its name.  Every entry added to
+**     package.loaded with an assignment (require, luaL_requiref, package.loaded.x = t,
+**     busted putting a module back after clearing it) goes through __newindex, since the
+**     key is absent;
+**   - a lookup finds the table's name in the map, then checks package.loaded[name] is
+**     still that table: O(1), whatever the number of modules.  A table found under a name
+**     it no longer has (its module removed, replaced, or renamed) triggers one pass over
+**     package.loaded, which re-records every module; if it is in none, it is marked gone
+**     (a weak set), so that sending it again costs no pass;
+**   - the map never forgets a table while it lives, so a module put back under its old
+**     name (busted restoring package.loaded between spec files) is known at once.
+** What the watch cannot see, since Lua calls no metamethod for it: a table stored with
+** rawset, or assigned in place of the non-nil value of a name already present
+** (package.loaded.foo = other while foo is loaded), is known as a module only after the
+** next pass (any of the above).  Assign nil to the name first to have it known at once.
+** A package.loaded with a metatable of someone else's (or ours, altered) is not watched:
+** then each transfer that meets a table checks the whole map against package.loaded once,
+** as before (exact, O(number of modules)).
+*/
+enum { MOD_UNKNOWN, MOD_NONE, MOD_WATCHED, MOD_SCANNED };
+static const char K_MODMAP = 0;    /* registry: the watched map, weak keys */
+static const char K_MODWATCH = 0;  /* registry: the metatable watching package.loaded */
+static const char K_MODFN = 0;     /* registry: its __newindex */
+static const char K_MODFULL = 0;   /* registry: { [module table] = name, n = count } */
+static const char K_MODGONE = 0;   /* registry: weak set of tables found gone from theirs */
 
-/* Is the map on the stack top exactly package.loaded's (at top - 1) table-valued entries?
-** One pass: every table value maps back to its name, and the counts agree. */
-static int map_current(lua_State *L) {
+static void enc_slots(Enc *e) {
+  lua_State *L = e->L;
+  lua_pushnil(L);
+  e->pathslot = lua_gettop(L);
+  lua_newtable(L);
+  e->seen = lua_gettop(L);
+  lua_pushnil(L);
+  e->loaded = lua_gettop(L);
+  lua_pushnil(L);
+  e->pkg = lua_gettop(L);
+  e->modmode = MOD_UNKNOWN;
+}
+
+/* map[v] = k for every string key k of package.loaded (at pkg) whose value v is a table. */
+static lua_Integer scan_loaded(lua_State *L, int pkg, int map) {
+  lua_Integer n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, pkg)) {                      /* L: key value */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushvalue(L, -2);
+      lua_rawset(L, map);
+      n++;
+    } else lua_pop(L, 1);
+  }
+  return n;
+}
+
+/* package.loaded's __newindex (upvalue 1: the map): store, and record a module. */
+static int watch_newindex(lua_State *L) {
+  lua_settop(L, 3);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING && lua_type(L, 3) == LUA_TTABLE) {
+    lua_pushvalue(L, 3);
+    lua_pushvalue(L, 2);
+    lua_rawset(L, lua_upvalueindex(1));
+  }
+  return 0;
+}
+
+/* Is the value on top our watching metatable, with its __newindex intact? */
+static int is_watch(lua_State *L) {
+  int ok;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODWATCH);
+  ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 1);
+  if (!ok) return 0;
+  lua_pushliteral(L, "__newindex");
+  lua_rawget(L, -2);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODFN);
+  ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return ok;
+}
+
+/* Is the full map on the stack top exactly package.loaded's (at pkg) table entries? */
+static int map_current(lua_State *L, int pkg) {
   lua_Integer n = 0, cached;
   int ok = 1;
   lua_getfield(L, -1, "n");
   cached = lua_tointeger(L, -1);
   lua_pop(L, 1);
   lua_pushnil(L);
-  while (lua_next(L, -3)) {                     /* L: loaded map key value */
+  while (lua_next(L, pkg)) {                      /* L: map key value */
     if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) == LUA_TSTRING) {
       n++;
       if (ok) {
-        lua_rawget(L, -3);                      /* L: loaded map key map[value] */
+        lua_rawget(L, -3);                        /* L: map key map[value] */
         ok = lua_rawequal(L, -1, -2);
       }
     }
@@ -281,46 +372,106 @@ static int map_current(lua_State *L) {
   return ok && n == cached;
 }
 
-/*
-** The name under which table idx is in the sender's package.loaded, or NULL.
-** The reverse map is cached per state; once per encode it is checked (map_current) and
-** rebuilt if package.loaded changed (a require, or busted swapping modules between files).
-*/
+/* Once per encode, at the first table: package.loaded and the map into their slots. */
+static void mod_setup(Enc *e) {
+  lua_State *L = e->L;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    e->modmode = MOD_NONE;
+    return;
+  }
+  lua_replace(L, e->pkg);
+  if (!lua_getmetatable(L, e->pkg)) {             /* not watched yet: install the watch */
+    lua_newtable(L);                              /* L: map */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    scan_loaded(L, e->pkg, lua_gettop(L));
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODMAP);
+    lua_createtable(L, 0, 1);                     /* L: map mt */
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, watch_newindex, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODFN);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODWATCH);
+    lua_setmetatable(L, e->pkg);                  /* L: map */
+    lua_replace(L, e->loaded);
+    e->modmode = MOD_WATCHED;
+    return;
+  }
+  if (is_watch(L)) {                              /* L: mt */
+    lua_pop(L, 1);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODMAP) == LUA_TTABLE) {
+      lua_replace(L, e->loaded);
+      e->modmode = MOD_WATCHED;
+      return;
+    }
+  }
+  lua_pop(L, 1);
+  /* someone else's metatable: the exact map, checked with one pass (rebuilt if stale) */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODFULL) != LUA_TTABLE || !map_current(L, e->pkg)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushinteger(L, scan_loaded(L, e->pkg, lua_gettop(L)));
+    lua_setfield(L, -2, "n");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODFULL);
+  }
+  lua_replace(L, e->loaded);
+  e->modmode = MOD_SCANNED;
+}
+
+/* The name under which table idx is in the sender's package.loaded, or NULL.  The string
+** stays alive in the map (on the stack) while the name is copied out. */
 static const char *module_name(Enc *e, int idx) {
   lua_State *L = e->L;
-  const char *name = NULL;
-  if (lua_isnil(L, e->loaded)) {                 /* once per encode: a valid map */
-    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) != LUA_TTABLE) {
+  int again;
+  if (e->modmode == MOD_UNKNOWN) mod_setup(e);
+  if (e->modmode == MOD_NONE) return NULL;
+  for (again = 0; again < 2; again++) {
+    int ok;
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, e->loaded) != LUA_TSTRING) { lua_pop(L, 1); return NULL; }
+    if (e->modmode == MOD_SCANNED) break;         /* exact for this encode */
+    lua_pushvalue(L, -1);
+    lua_rawget(L, e->pkg);                        /* L: name package.loaded[name] */
+    ok = lua_rawequal(L, -1, idx);
+    lua_pop(L, 1);                                /* L: name */
+    if (ok) break;
+    lua_pop(L, 1);
+    /* stale: this table left that name.  One pass finds it if it is under another; else
+    ** it is marked gone (no pass the next times) but kept: put back under its old name, it
+    ** is a module again at once */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODGONE) != LUA_TTABLE) {
       lua_pop(L, 1);
       lua_newtable(L);
-      lua_replace(L, e->loaded);
+      lua_createtable(L, 0, 1);
+      lua_pushliteral(L, "k");
+      lua_setfield(L, -2, "__mode");
+      lua_setmetatable(L, -2);
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODGONE);
+    }
+    lua_pushvalue(L, idx);                        /* L: gone t */
+    if (again || lua_rawget(L, -2) != LUA_TNIL) {
+      lua_pushvalue(L, idx);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, -4);
+      lua_pop(L, 2);
       return NULL;
     }
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MODMAP) != LUA_TTABLE || !map_current(L)) {
-      lua_Integer k = 0;
-      lua_pop(L, 1);                              /* L: loaded */
-      lua_newtable(L);                            /* L: loaded map */
-      lua_pushnil(L);
-      while (lua_next(L, -3)) {                   /* map[tbl] = name */
-        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
-          lua_pushvalue(L, -2);
-          lua_rawset(L, -4);
-          k++;
-        } else lua_pop(L, 1);
-      }
-      lua_pushinteger(L, k);
-      lua_setfield(L, -2, "n");
-      lua_pushvalue(L, -1);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MODMAP);
-    }                                             /* L: loaded map */
-    lua_replace(L, e->loaded);
-    lua_pop(L, 1);
+    lua_pop(L, 2);
+    scan_loaded(L, e->pkg, e->loaded);
   }
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, e->loaded) == LUA_TSTRING)
-    name = lua_tostring(L, -1);                  /* kept alive by the map on the stack */
-  lua_pop(L, 1);
-  return name;
+  {
+    const char *name = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return name;
+  }
 }
 
 #define BIG_ARRAY 64          /* arrays at least this long take the lua_rawgeti path */
@@ -340,6 +491,138 @@ static int inside_array_part(lua_State *L, int idx, lua_Integer k) {
   if (lua_pcall(L, 2, 0, 0) == LUA_OK) return 1;
   lua_pop(L, 1);
   return 0;
+}
+
+/* ------------------------------------------------------------------ packed runs */
+
+enum { K_OTHER, K_INT, K_FLT, K_STR };
+
+static int elem_kind(lua_State *L, int type) {
+  if (type == LUA_TNUMBER) return lua_isinteger(L, -1) ? K_INT : K_FLT;
+  return type == LUA_TSTRING ? K_STR : K_OTHER;
+}
+
+/* Push t[k] (lua_geti when meta, else raw); its kind. */
+static int elem_get(lua_State *L, int t, lua_Integer k, int meta) {
+  return elem_kind(L, meta ? lua_geti(L, t, k) : lua_rawgeti(L, t, k));
+}
+
+/* Write the value on top, of kind k (not K_OTHER), as a member of a run. */
+static void put_run_elem(Enc *e, int k) {
+  lua_State *L = e->L;
+  char *p;
+  if (k == K_STR) {
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (LT_UNLIKELY(e->b->cap - e->b->len < len + 10) && !grow(e, len + 10)) oom(e);
+    p = e->b->data + e->b->len;
+    if (LT_LIKELY(len < 0x80)) *p++ = (char)len;
+    else {
+      size_t v = len;
+      for (; v >= 0x80; v >>= 7) *p++ = (char)((v & 0x7f) | 0x80);
+      *p++ = (char)v;
+    }
+    memcpy(p, s, len);
+    e->b->len = (size_t)(p - e->b->data) + len;
+    return;
+  }
+  if (LT_UNLIKELY(e->b->cap - e->b->len < 8) && !grow(e, 8)) oom(e);
+  p = e->b->data + e->b->len;
+  if (k == K_INT) {
+    lua_Integer v = lua_tointeger(L, -1);
+    memcpy(p, &v, 8);
+  } else {
+    lua_Number v = lua_tonumber(L, -1);
+    memcpy(p, &v, 8);
+  }
+  e->b->len += 8;
+}
+
+/* Start a run of kind k: its tag and a count to patch (returns where).  Room is made for
+** hint more numbers (elements that exist: a raw array's; else at most 65536 at once). */
+static size_t open_run(Enc *e, int k, lua_Integer hint, int exist) {
+  size_t at;
+  putbyte(e, k == K_INT ? T_IRUN : k == K_FLT ? T_FRUN : T_SRUN);
+  at = reserve32(e);
+  if (!exist && hint > 65536) hint = 65536;
+  if (k != K_STR && !grow(e, (size_t)hint * 8)) oom(e);
+  return at;
+}
+
+/*
+** One run: the elements from first+i on while they are of kind k (the caller wrote the run
+** header and knows elements i and i+1 are of that kind).  Values are read with one API call
+** for the value and (numbers) one for the subtype; pops are batched.  Returns how many were
+** written; the element that ended the run (if any) is left on top, *kind2 its kind.
+*/
+#define RUN_POP 64
+static uint32_t put_run(Enc *e, int t, lua_Integer first, lua_Integer i, lua_Integer count,
+                        int meta, int k, int *kind2) {
+  lua_State *L = e->L;
+  int base = lua_gettop(L), pushed = 0;
+  uint32_t n = 0;
+  *kind2 = -1;
+  luaL_checkstack(L, RUN_POP + 4, "value too deeply nested");
+  for (; i < count; i++, n++) {
+    int tt = meta ? lua_geti(L, t, first + i) : lua_rawgeti(L, t, first + i);
+    if (k == K_STR) {
+      if (tt != LUA_TSTRING) break;
+    } else if (tt != LUA_TNUMBER || lua_isinteger(L, -1) != (k == K_INT)) break;
+    put_run_elem(e, k);
+    if (++pushed == RUN_POP) { lua_settop(L, base); pushed = 0; }
+  }
+  if (i < count) {                       /* the element that ended the run: keep it on top */
+    *kind2 = elem_kind(L, lua_type(L, -1));
+    if (pushed > 0) {                    /* (else it is alone above base already) */
+      lua_replace(L, base + 1);
+      lua_settop(L, base + 1);
+    }
+  } else lua_settop(L, base);
+  return n;
+}
+
+/*
+** The elements t[first .. first+count-1] (count < 2^32), as the array part of a table:
+** runs of two or more integers, floats or strings packed, any other element encoded alone.
+** Errors name element first+i as label+i.  meta: read with lua_geti (else raw).
+*/
+static void encode_elems(Enc *e, int t, lua_Integer first, lua_Integer count, int meta,
+                         lua_Integer label) {
+  lua_State *L = e->L;
+  lua_Integer i = 0;
+  int have = 0, kind = K_OTHER;
+  luaL_checkstack(L, 4, "value too deeply nested");
+  while (i < count) {                        /* element i on top when have */
+    if (!have) kind = elem_get(L, t, first + i, meta);
+    have = 0;
+    if (kind != K_OTHER && i + 1 < count) {
+      int kind2 = elem_get(L, t, first + i + 1, meta);    /* L: ... v[i] v[i+1] */
+      if (kind2 == kind) {
+        size_t at;
+        uint32_t n;
+        lua_pop(L, 2);
+        at = open_run(e, kind, count - i, !meta);
+        n = put_run(e, t, first, i, count, meta, kind, &kind2);
+        putu32_at(e, at, n);
+        i += n;
+        if (kind2 >= 0) { kind = kind2; have = 1; }
+        continue;
+      }
+      push_step(e, P_INDEX, 0, (int)(label + i > INT32_MAX ? INT32_MAX : label + i));
+      encode(e, lua_gettop(L) - 1);
+      e->depth--;
+      lua_remove(L, -2);                     /* v[i+1] is the current element */
+      kind = kind2;
+      have = 1;
+      i++;
+      continue;
+    }
+    push_step(e, P_INDEX, 0, (int)(label + i > INT32_MAX ? INT32_MAX : label + i));
+    encode(e, lua_gettop(L));
+    e->depth--;
+    lua_pop(L, 1);
+    i++;
+  }
 }
 
 static void encode_table(Enc *e, int idx) {
@@ -369,15 +652,7 @@ static void encode_table(Enc *e, int idx) {
     /* A big array: 1..n by index (cheaper than lua_next), then the rest of the table from
     ** key n+1 on, which covers exactly the entries not yet written, because n+1 (hence
     ** every key up to it) lies in the array part, which lua_next visits first, in order. */
-    lua_Integer i;
-    top = lua_gettop(L) + 1;
-    for (i = 1; i <= n; i++) {
-      int t = lua_rawgeti(L, idx, i);
-      push_step(e, P_INDEX, 0, (int)(i > INT32_MAX ? INT32_MAX : i));
-      if (t == LUA_TNUMBER) encode_number(e, top); else encode(e, top);
-      e->depth--;
-      lua_pop(L, 1);
-    }
+    encode_elems(e, idx, 1, n, 0, 1);
     narr = (uint32_t)n;
     arraymode = 0;
     lua_pushinteger(L, n + 1);
@@ -655,12 +930,7 @@ static int encode_all(lua_State *L) {
   int i, n = lua_gettop(L);
   e->path = e->small;
   e->pathcap = (int)(sizeof e->small / sizeof e->small[0]);
-  lua_pushnil(L);
-  e->pathslot = lua_gettop(L);
-  lua_newtable(L);
-  e->seen = lua_gettop(L);
-  lua_pushnil(L);
-  e->loaded = lua_gettop(L);
+  enc_slots(e);
   for (i = 1; i <= n; i++) {
     e->root = names ? names[i - 1] : "value";
     e->depth = 0;
@@ -681,7 +951,8 @@ lt_Buf *lt_encode_owned(lua_State *L, int idx, int n, const char *const *names,
   e.L = L;
   e.oom = 0;
   e.nextid = 1;
-  e.seen = e.loaded = 0;
+  e.seen = e.loaded = e.pkg = 0;
+  e.modmode = 0;
   e.b = buf_new(64);
   if (e.b == NULL) luaL_error(L, "not enough memory");
   e.b->nvals = n;
@@ -707,6 +978,180 @@ lt_Buf *lt_encode_owned(lua_State *L, int idx, int n, const char *const *names,
   for (i = 0; i < n; i++) lua_pushvalue(L, idx + i);
   if (lua_pcall(L, n, 0, 0) != LUA_OK) {
     lt_buf_free(e.b);       /* drops the references taken so far */
+    lua_error(L);
+  }
+  return e.b;
+}
+
+/* lua_pcall'd: upvalue 1 = Enc*, 2 = RangeArgs*; argument 1 = the table. */
+typedef struct RangeArgs { lua_Integer first, count, label; } RangeArgs;
+
+static int encode_range_p(lua_State *L) {
+  Enc *e = (Enc *)lua_touserdata(L, lua_upvalueindex(1));
+  RangeArgs *r = (RangeArgs *)lua_touserdata(L, lua_upvalueindex(2));
+  e->path = e->small;
+  e->pathcap = (int)(sizeof e->small / sizeof e->small[0]);
+  enc_slots(e);
+  e->depth = 0;
+  e->nextid = 2;                       /* 1: the array itself */
+  e->b->flags |= BUF_COMPLEX;
+  putbyte(e, T_TABLE);
+  put(e, &(uint32_t){ (uint32_t)r->count }, 4);
+  put(e, &(uint32_t){ 0 }, 4);
+  encode_elems(e, 1, r->first, r->count, 1, r->label);
+  putbyte(e, T_NIL);
+  return 0;
+}
+
+lt_Buf *lt_encode_range(lua_State *L, int idx, lua_Integer first, lua_Integer count,
+                        const char *root, lua_Integer label) {
+  Enc e;
+  RangeArgs r;
+  if (count < 0 || count >= (lua_Integer)UINT32_MAX) luaL_error(L, "array too large to transfer");
+  idx = lua_absindex(L, idx);
+  e.L = L;
+  e.oom = 0;
+  e.seen = e.loaded = e.pkg = 0;
+  e.modmode = 0;
+  e.maxdepth = max_depth();
+  e.root = root;
+  e.b = buf_new(count < 1024 ? 64 : 16 + (size_t)(count < 65536 ? count : 65536) * 9);
+  if (e.b == NULL) luaL_error(L, "not enough memory");
+  e.b->nvals = 1;
+  r.first = first;
+  r.count = count;
+  r.label = label;
+  luaL_checkstack(L, 4, "too many values to transfer");
+  lua_pushlightuserdata(L, &e);
+  lua_pushlightuserdata(L, &r);
+  lua_pushcclosure(L, encode_range_p, 2);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lt_buf_free(e.b);
+    lua_error(L);
+  }
+  return e.b;
+}
+
+/* ------------------------------------------------------------- streamed arrays */
+
+typedef struct Stream {
+  Enc *e;
+  lt_Producer produce;
+  void *ud;
+  lua_Integer count, label;
+} Stream;
+
+static void put_single(Enc *e, int idx, lua_Integer label) {
+  push_step(e, P_INDEX, 0, (int)(label > INT32_MAX ? INT32_MAX : label));
+  encode(e, idx);
+  e->depth--;
+}
+
+/* The kind of the value on top, asking for the common integer first. */
+static int top_kind(lua_State *L) {
+  if (lua_isinteger(L, -1)) return K_INT;
+  return elem_kind(L, lua_type(L, -1));
+}
+
+/* lua_pcall'd: upvalue 1 = Stream*; the arguments stay for the producer (1 .. nargs).
+** Each element is written as it comes: into the open run if of its kind, else it stays
+** pending (a scalar) until the next tells whether the two start a run.  Values are popped
+** in batches. */
+static int encode_stream_p(lua_State *L) {
+  Stream *st = (Stream *)lua_touserdata(L, lua_upvalueindex(1));
+  Enc *e = st->e;
+  lua_Integer i;
+  size_t at_narr, run_at = 0;
+  uint32_t run_n = 0;
+  int pending, base, pushed = 0, rkind = -1, pkind = K_OTHER, have = 0;
+  e->path = e->small;
+  e->pathcap = (int)(sizeof e->small / sizeof e->small[0]);
+  enc_slots(e);
+  lua_pushnil(L);
+  pending = base = lua_gettop(L);   /* a scalar not written yet: it may start a run */
+  luaL_checkstack(L, RUN_POP + 8, "too many values to transfer");
+  e->depth = 0;
+  e->nextid = 2;                    /* 1: the array itself */
+  e->b->flags |= BUF_COMPLEX;
+  putbyte(e, T_TABLE);
+  at_narr = reserve32(e);
+  put(e, &(uint32_t){ 0 }, 4);
+  for (i = 0; i < st->count; i++) {
+    int k;
+    st->produce(L, st->ud, i);      /* pushes one value */
+    k = top_kind(L);
+    if (k == rkind) {
+      put_run_elem(e, k);
+      run_n++;
+      if (++pushed == RUN_POP) { lua_settop(L, base); pushed = 0; }
+      continue;
+    }
+    if (rkind >= 0) {
+      putu32_at(e, run_at, run_n);
+      rkind = -1;
+    }
+    if (pushed > 0) {               /* the value alone above base */
+      lua_replace(L, base + 1);
+      lua_settop(L, base + 1);
+      pushed = 0;
+    }
+    if (have) {
+      have = 0;
+      if (k == pkind) {             /* two of a kind: a run */
+        run_at = open_run(e, k, st->count - i + 1, 1);
+        lua_pushvalue(L, pending);
+        put_run_elem(e, k);
+        lua_pop(L, 1);
+        put_run_elem(e, k);
+        run_n = 2;
+        rkind = k;
+        lua_settop(L, base);
+        continue;
+      }
+      put_single(e, pending, st->label + i - 1);
+    }
+    if (k != K_OTHER) {
+      lua_replace(L, pending);
+      pkind = k;
+      have = 1;
+    } else {
+      put_single(e, base + 1, st->label + i);
+      lua_settop(L, base);
+    }
+  }
+  if (rkind >= 0) putu32_at(e, run_at, run_n);
+  if (have) put_single(e, pending, st->label + i - 1);
+  putu32_at(e, at_narr, (uint32_t)i);
+  putbyte(e, T_NIL);
+  return 0;
+}
+
+lt_Buf *lt_encode_stream(lua_State *L, int nargs, lua_Integer count, const char *root,
+                         lua_Integer label, lt_Producer produce, void *ud) {
+  Enc e;
+  Stream st;
+  if (count < 0 || count >= (lua_Integer)UINT32_MAX) luaL_error(L, "array too large to transfer");
+  e.L = L;
+  e.oom = 0;
+  e.seen = e.loaded = e.pkg = 0;
+  e.modmode = 0;
+  e.maxdepth = max_depth();
+  e.root = root;
+  e.b = buf_new(count < 1024 ? 64 : 16 + (size_t)(count < 65536 ? count : 65536) * 9);
+  if (e.b == NULL) luaL_error(L, "not enough memory");
+  e.b->nvals = 1;
+  st.e = &e;
+  st.produce = produce;
+  st.ud = ud;
+  st.count = count;
+  st.label = label;
+  luaL_checkstack(L, 4, "too many values to transfer");
+  lua_pushlightuserdata(L, &st);
+  lua_pushcclosure(L, encode_stream_p, 1);
+  lua_insert(L, -1 - nargs);
+  if (lua_pcall(L, nargs, 0, 0) != LUA_OK) {
+    lt_buf_free(e.b);
     lua_error(L);
   }
   return e.b;
@@ -774,6 +1219,62 @@ static void register_ref(Dec *d) {   /* the new table/function on top gets the n
   lua_rawseti(d->L, d->refs, d->nextid++);
 }
 
+/* The narr elements of an array part (single values and packed runs) into t[offset + i]. */
+static void decode_elems(Dec *d, int t, lua_Integer offset, uint32_t narr) {
+  lua_State *L = d->L;
+  uint32_t i = 1, k, n;
+  while (i <= narr) {
+    int tag = d->p < d->end ? (unsigned char)*d->p : -1;
+    switch (tag) {
+      case T_I8:         /* the array part of a table is often all small integers */
+        if (d->end - d->p < 2) corrupt(d);
+        lua_pushinteger(L, (int8_t)d->p[1]);
+        d->p += 2;
+        break;
+      case T_IRUN: case T_FRUN: case T_SRUN:
+        d->p++;
+        n = getu32(d);
+        if (n < 2 || n > narr - i + 1) corrupt(d);
+        if (tag == T_SRUN) {
+          for (k = 0; k < n; k++) {
+            size_t len;
+            const char *s;
+            if (LT_LIKELY(d->end - d->p > 0 && (unsigned char)*d->p < 0x80)) {
+              len = (unsigned char)*d->p++;          /* a short string: one length byte */
+              if ((size_t)(d->end - d->p) < len) corrupt(d);
+              s = d->p;
+              d->p += len;
+            } else s = getstr(d, &len);
+            lua_pushlstring(L, s, len);
+            lua_rawseti(L, t, offset + (lua_Integer)i++);
+          }
+        } else {
+          const char *p = d->p;
+          if ((size_t)(d->end - p) / 8 < n) corrupt(d);
+          d->p += (size_t)n * 8;
+          if (tag == T_IRUN)
+            for (k = 0; k < n; k++, p += 8) {
+              lua_Integer v;
+              memcpy(&v, p, 8);
+              lua_pushinteger(L, v);
+              lua_rawseti(L, t, offset + (lua_Integer)i++);
+            }
+          else
+            for (k = 0; k < n; k++, p += 8) {
+              lua_Number v;
+              memcpy(&v, p, 8);
+              lua_pushnumber(L, v);
+              lua_rawseti(L, t, offset + (lua_Integer)i++);
+            }
+        }
+        continue;
+      default:
+        decode(d);
+    }
+    lua_rawseti(L, t, offset + (lua_Integer)i++);
+  }
+}
+
 static void decode_table(Dec *d) {
   lua_State *L = d->L;
   uint32_t i, narr = getu32(d), nhash = getu32(d);
@@ -781,14 +1282,7 @@ static void decode_table(Dec *d) {
   /* a big array gets one spare slot, so that sending it on takes the fast path too */
   lua_createtable(L, (int)narr + (narr >= BIG_ARRAY), (int)nhash);
   register_ref(d);
-  for (i = 1; i <= narr; i++) {
-    /* the array part of a table is often all small integers: decode those inline */
-    if (LT_LIKELY(d->end - d->p >= 2) && *d->p == T_I8) {
-      lua_pushinteger(L, (int8_t)d->p[1]);
-      d->p += 2;
-    } else decode(d);
-    lua_rawseti(L, -2, (lua_Integer)i);
-  }
+  decode_elems(d, lua_gettop(L), 0, narr);
   for (i = 0; i < nhash; i++) {
     decode(d);
     decode(d);
@@ -984,6 +1478,128 @@ static int decode_run(lua_State *L, const lt_Buf *b, const char *data, size_t le
 
 int lt_decode(lua_State *L, const lt_Buf *b) {
   return decode_run(L, b, b->data, b->len, b->nvals, b->flags & BUF_COMPLEX, 1);
+}
+
+/* lua_pcall'd: 1 = the buffer (light), 2 = offset; the target table at 3. */
+static int decode_into_p(lua_State *L) {
+  const lt_Buf *b = (const lt_Buf *)lua_touserdata(L, 1);
+  lua_Integer offset = lua_tointeger(L, 2);
+  Dec d;
+  uint32_t narr;
+  d.L = L; d.b = b; d.p = b->data; d.end = b->data + b->len;
+  d.nextid = 2; d.depth = 1; d.allow_unsafe = 1; d.maxdepth = max_depth() + 1;
+  lua_settop(L, 3);
+  lua_pushnil(L);
+  d.refs = 4;
+  if (b->nvals != 1 || getbyte(&d) != T_TABLE) corrupt(&d);
+  narr = getu32(&d);
+  if (getu32(&d) != 0 || narr > (uint32_t)(d.end - d.p)) corrupt(&d);
+  decode_elems(&d, 3, offset, narr);
+  if (getbyte(&d) != T_NIL || d.p != d.end) corrupt(&d);
+  lua_pushinteger(L, (lua_Integer)narr);
+  return 1;
+}
+
+lua_Integer lt_decode_into(lua_State *L, const lt_Buf *b, int idx, lua_Integer offset) {
+  lua_Integer n;
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 8, "too many values");
+  lua_pushcfunction(L, decode_into_p);
+  lua_pushlightuserdata(L, (void *)b);
+  lua_pushinteger(L, offset);
+  lua_pushvalue(L, idx);
+  lua_call(L, 3, 1);
+  n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return n;
+}
+
+/* ------------------------------------------------------------ reading arrays */
+
+struct lt_ArrayIn {
+  const lt_Buf *b;
+  const char *p, *end;
+  uint32_t left, run;          /* elements not read yet; of them, left in the current run */
+  int runtag, nextid;
+};
+
+lt_ArrayIn *lt_array_in(lua_State *L, const lt_Buf *b) {
+  lt_ArrayIn *r = (lt_ArrayIn *)lt_newuserdata(L, sizeof(lt_ArrayIn), 1);
+  uint32_t nhash;
+  r->b = b;
+  r->p = b->data;
+  r->end = b->data + b->len;
+  r->run = 0;
+  r->runtag = 0;
+  r->nextid = 2;
+  if (b->nvals != 1 || b->len < 9 || (unsigned char)*r->p != T_TABLE)
+    luaL_error(L, "corrupt lthreading message");
+  memcpy(&r->left, r->p + 1, 4);
+  memcpy(&nhash, r->p + 5, 4);
+  r->p += 9;
+  if (nhash != 0 || r->left > (uint32_t)(r->end - r->p))
+    luaL_error(L, "corrupt lthreading message");
+  return r;
+}
+
+int lt_array_next(lua_State *L, lt_ArrayIn *r, int idx) {
+  Dec d;
+  if (r->run == 0) {
+    int tag;
+    if (r->left == 0) return 0;
+    tag = r->p < r->end ? (unsigned char)*r->p : -1;
+    if (tag == T_IRUN || tag == T_FRUN || tag == T_SRUN) {
+      uint32_t n;
+      if (r->end - r->p < 5) luaL_error(L, "corrupt lthreading message");
+      memcpy(&n, r->p + 1, 4);
+      if (n < 2 || n > r->left) luaL_error(L, "corrupt lthreading message");
+      r->p += 5;
+      r->run = n;
+      r->runtag = tag;
+    }
+  }
+  if (r->run > 0) {            /* the next member of a run */
+    if (r->runtag == T_SRUN) {
+      size_t len;
+      const char *s;
+      d.L = L; d.p = r->p; d.end = r->end;
+      s = getstr(&d, &len);
+      r->p = d.p;
+      lua_pushlstring(L, s, len);
+    } else {
+      if (r->end - r->p < 8) luaL_error(L, "corrupt lthreading message");
+      if (r->runtag == T_IRUN) {
+        lua_Integer v;
+        memcpy(&v, r->p, 8);
+        lua_pushinteger(L, v);
+      } else {
+        lua_Number v;
+        memcpy(&v, r->p, 8);
+        lua_pushnumber(L, v);
+      }
+      r->p += 8;
+    }
+    r->run--;
+    r->left--;
+    return 1;
+  }
+  /* a single value: decoded with the reader's refs table (its user value, made on need) */
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 8, "too many values");
+  d.L = L; d.b = r->b; d.p = r->p; d.end = r->end;
+  d.nextid = r->nextid; d.depth = 1; d.allow_unsafe = 1; d.maxdepth = max_depth() + 1;
+  lt_getuv(L, idx, 1);
+  d.refs = lua_gettop(L);
+  decode(&d);
+  r->p = d.p;
+  r->nextid = d.nextid;
+  r->left--;
+  if (!lua_isnil(L, d.refs)) {
+    lua_pushvalue(L, d.refs);
+    lt_setuv(L, idx, 1);
+  }
+  lua_remove(L, d.refs);
+  return 1;
 }
 
 /* Raw bytes from an untrusted source: no code, no object references. */

@@ -70,6 +70,7 @@ typedef struct Task {
   FnRef *fn;                   /* a reference, or NULL: the function is call's first value */
   lt_Buf *call;                /* (the function, then) the arguments */
   Future *fut;                 /* a reference */
+  lt_MapChunk *chunk;          /* a chunk of pool:map (pool_map.c), or NULL */
 } Task;
 
 typedef struct Core {
@@ -125,6 +126,7 @@ static void cunlock(Core *c) { lt_rawlock_release(&c->mu); }
 static void task_free(Task *t) {
   fnref_release(t->fn);
   lt_buf_free(t->call);
+  lt_map_chunk_free(t->chunk);
   lt_decref(&t->fut->obj);
   free(t);
 }
@@ -231,6 +233,7 @@ static int task_body(lua_State *L) {
   lua_settop(L, 1);
   if (t->fn) push_cached_fn(L, t->fn);
   n = lt_decode(L, t->call);
+  if (t->chunk) return lt_map_chunk_run(L, t->chunk);  /* f at 2: its results stay in C */
   lua_call(L, t->fn ? n : n - 1, LUA_MULTRET);
   return lua_gettop(L) - 1;
 }
@@ -282,6 +285,11 @@ static void run_task(lua_State *L, Task *t) {
   lua_pushlightuserdata(L, t);
   status = lua_pcall(L, 1, LUA_MULTRET, 1);
   lua_remove(L, 1);                                 /* L: results... | err */
+  if (status == LUA_OK && t->chunk) {              /* encoded by the chunk's run */
+    lua_settop(L, 0);
+    lt_future_finish(L, f, 1, lt_map_chunk_results(t->chunk), NULL, NULL);
+    return;
+  }
   if (status == LUA_OK) {
     res = try_encode(L, lua_gettop(L), &f->obj);    /* L: (empty) | encoding error */
     if (res != NULL) {
@@ -658,9 +666,10 @@ static FnRef *cached_fn(lua_State *L, int idx) {
 
 /*
 ** Queue a task calling the values at idx .. idx+n-1 (function first) for a new Future,
-** pushed.  Starts a worker when more tasks wait than workers are idle.
+** pushed.  Starts a worker when more tasks wait than workers are idle.  chunk: NULL, or the
+** box of a pool:map chunk (n = 1: the function), moved into the task.
 */
-static void submit(lua_State *L, Core *c, int idx, int n) {
+static void submit(lua_State *L, Core *c, int idx, int n, lt_MapChunk **chunk) {
   static const char *const names[] = {
     "fn", "args[1]", "args[2]", "args[3]", "args[4]", "args[5]", "args[6]", "args[7]"
   };
@@ -680,6 +689,8 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
     luaL_error(L, "not enough memory");
   }
   t->next = NULL;
+  t->chunk = chunk ? *chunk : NULL;                   /* the task owns it from here */
+  if (chunk) *chunk = NULL;
   t->fn = fn;
   if (fn) atomic_fetch_add(&fn->refs, 1);
   t->call = call;
@@ -743,7 +754,7 @@ static void submit(lua_State *L, Core *c, int idx, int n) {
 static int p_submit(lua_State *L) {
   Core *c = checkcore(L);
   luaL_checkany(L, 2);
-  submit(L, c, 2, lua_gettop(L) - 1);
+  submit(L, c, 2, lua_gettop(L) - 1, NULL);
   return 1;
 }
 
@@ -761,25 +772,27 @@ static int p_close(lua_State *L) {
 }
 
 /* lua_pcall'd by p_map: 1: Core (light userdata), 2: f, 3: items, 4: futures (filled as
-** submitted), 5: deadline.  Returns the results; raises the first failure in order. */
+** submitted), 5: deadline, 6: the MapJob (light userdata).  Submits every chunk, then
+** returns the results; raises the first failure in order. */
 static int map_run(lua_State *L) {
   Core *c = (Core *)lua_touserdata(L, 1);
   double deadline = lua_tonumber(L, 5);
-  lua_Integer n, i;
+  lt_MapJob *job = (lt_MapJob *)lua_touserdata(L, 6);
+  lua_Integer n, first, size, k = 0, m, done = 0;
   lua_settop(L, 4);
   n = luaL_len(L, 3);
-  for (i = 1; i <= n; i++) {
-    lua_pushvalue(L, 2);
-    lua_geti(L, 3, i);                                  /* L: ... fn item */
-    submit(L, c, lua_gettop(L) - 1, 2);                 /* L: ... fn item fut */
-    lua_rawseti(L, 4, i);
-    lua_pop(L, 2);
+  for (first = 1; first <= n; first += size) {
+    size = lt_mapjob_size(job, n - first + 1);
+    lt_MapChunk **box = lt_map_chunk_new(L, job, 3, first, size);   /* L: ... box */
+    submit(L, c, 2, 1, box);                                        /* L: ... box fut */
+    lua_rawseti(L, 4, ++k);
+    lua_pop(L, 1);
   }
   lua_createtable(L, n > 0 && n < INT_MAX ? (int)n : 0, 0);   /* 5: results */
-  for (i = 1; i <= n; i++) {
+  for (m = 1; m <= k; m++) {
     Future *f;
-    int nres, w;
-    lua_rawgeti(L, 4, i);
+    int w;
+    lua_rawgeti(L, 4, m);
     f = (Future *)lt_toobject(L, -1, &lt_FutureClass);
     w = lt_future_wait(f, deadline);
     if (w == LT_INTERRUPTED && lt_intr_raise(L) == 0) {  /* Ctrl-C: p_map cancels the rest */
@@ -788,37 +801,44 @@ static int map_run(lua_State *L) {
     }
     if (w != 1) return lt_raise(L, "TimeoutError");
     lua_pop(L, 1);
-    nres = lt_future_push_result(L, f);                 /* raises the task's error */
-    if (nres == 0) lua_pushnil(L);
-    else if (nres > 1) lua_pop(L, nres - 1);
-    lua_rawseti(L, 5, i);
+    if (atomic_load(&f->state) == F_CANCELLED || !f->ok)
+      return lt_future_push_result(L, f);               /* raises */
+    done += lt_decode_into(L, f->result, 5, done);
   }
   return 1;
 }
 
 /*
-** pool:map(f, items, [timeout]) -> {f(items[1]), f(items[2]), ...}.  Whatever makes it
-** raise (an item's error, the timeout, an item that cannot cross, a result that cannot be
-** rebuilt here), every future it submitted that has not started yet is cancelled first, as
-** Python's map does: its items never run.
+** pool:map(f, items, [timeout], [chunksize]) -> {f(items[1]), f(items[2]), ...}.  The
+** items run in chunks (pool_map.c), each item as before: its result in its place, its
+** error raised by map.  Whatever makes map raise (an item's error, the timeout, an item that
+** cannot cross, a result that cannot be rebuilt here), every chunk not started yet is
+** cancelled and the running ones stop before their next item, as Python's map cancels its
+** futures not started: those items never run.
 */
 static int p_map(lua_State *L) {
   Core *c = checkcore(L);
   double deadline;
-  lua_Integer i, n;
+  lua_Integer i, n, chunksize;
+  lt_MapJob *job;
   luaL_checkany(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
   deadline = lt_deadline(lt_opttimeout(L, 4));
+  chunksize = lt_optintoption(L, 5, "chunksize", 0);
+  luaL_argcheck(L, chunksize > 0 || lua_isnoneornil(L, 5), 5, "chunksize must be at least 1");
   lua_settop(L, 3);
   lua_newtable(L);                                      /* 4: futures */
+  job = lt_mapjob_new(L, c->max_workers, chunksize);    /* 5: the job's box */
   lua_pushcfunction(L, map_run);
   lua_pushlightuserdata(L, c);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);
   lua_pushnumber(L, deadline);
-  if (lua_pcall(L, 5, 1, 0) == LUA_OK) return 1;
-  n = (lua_Integer)lua_rawlen(L, 4);                    /* L: pool f items futures err */
+  lua_pushlightuserdata(L, job);
+  if (lua_pcall(L, 6, 1, 0) == LUA_OK) return 1;
+  lt_mapjob_stop(job);                                  /* L: pool f items futures job err */
+  n = (lua_Integer)lua_rawlen(L, 4);
   for (i = 1; i <= n; i++) {
     lt_Object *o;
     lua_rawgeti(L, 4, i);

@@ -631,12 +631,15 @@ function threading.ThreadPoolExecutor(max_workers) end
 function ThreadPoolExecutor:submit(f, ...) end
 
 ---The first return value of f(item) for each item, in order; raises a task's error or
----threading.TimeoutError (then the items not yet started are cancelled).
+---threading.TimeoutError (then the items not yet started are cancelled).  The items run in
+---chunks (one task runs f over a slice of them), sized from the measured cost per item
+---unless chunksize is given.
 ---@param f function
 ---@param items any[]
 ---@param timeout? number
+---@param chunksize? integer Items per task (at least 1); default: sized from the cost.
 ---@return any[]
-function ThreadPoolExecutor:map(f, items, timeout) end
+function ThreadPoolExecutor:map(f, items, timeout, chunksize) end
 
 ---No new tasks; cancel_futures cancels the queued ones; wait waits for the workers.
 ---@param wait? boolean Default true.
