@@ -827,7 +827,7 @@ function bench.map()
     for w in text:gmatch("%a+") do t[w] = (t[w] or 0) + 1 end
     return t
   end
-  local function merge(parts)
+  local function merge_counts(parts)
     local total, n = {}, 0
     for i = 1, #parts do
       for w, c in pairs(parts[i]) do total[w] = (total[w] or 0) + c end
@@ -836,11 +836,11 @@ function bench.map()
     return n
   end
   local nwords
-  tm, ts = best_pair(5, timed(function() nwords = merge(pool:map(count, chunks)) end),
+  tm, ts = best_pair(5, timed(function() nwords = merge_counts(pool:map(count, chunks)) end),
                         timed(function()
                           local parts = {}
                           for c = 1, #chunks do parts[c] = count(chunks[c]) end
-                          assert(merge(parts) == nwords, "word count: the totals differ")
+                          assert(merge_counts(parts) == nwords, "word count: the totals differ")
                         end))
   row{ name = "word count 16 MB, 64 chunks", lv = bytes / tm / 1e6, bv = bytes / ts / 1e6,
        unit = "MB/s", target = { ">=", 1.7 } }
