@@ -24,9 +24,10 @@ build = {
       lthreading = {
          sources = {
             "src/cref.c", "src/excepthook.c", "src/future.c", "src/interrupt.c", "src/local.c",
-            "src/lock.c", "src/lthreading.c", "src/marshal.c", "src/notify.c", "src/object.c",
-            "src/park.c", "src/pool.c", "src/pool_map.c", "src/process.c", "src/queue.c",
-            "src/queue_item.c", "src/shared.c", "src/sync.c", "src/thread.c", "src/worker.c",
+            "src/lock.c", "src/lthreading.c", "src/marshal.c", "src/marshal_array.c",
+            "src/marshal_decode.c", "src/notify.c", "src/object.c", "src/park.c", "src/pool.c",
+            "src/pool_map.c", "src/process.c", "src/queue.c", "src/queue_item.c", "src/shared.c",
+            "src/sync.c", "src/thread.c", "src/worker.c",
          },
          defines = { "_GNU_SOURCE" },
          libraries = { "pthread", "dl" },

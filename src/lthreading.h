@@ -17,7 +17,9 @@
 **   park.c     time, deadlines, futex-style wait/wake (the one blocking primitive)
 **   interrupt.c  Ctrl-C and Thread:cancel() reaching blocking calls and Lua code; OS names
 **   object.c   lt_Object refcounting, proxies, per-state setup, named values, classes
-**   marshal.c  the value marshaler
+**   marshal.c  the value marshaler: the format (its header), buffers, encoding
+**   marshal_array.c   array parts: packed runs, arrays in bulk, streams   (marshal_private.h:
+**   marshal_decode.c  decoding                                  private, shared by these three)
 **   thread.c   Thread: fields, class, start, run and finish, join/result/cancel
 **   process.c  the thread list, current/main thread, fork, module functions, exit, print
 **   excepthook.c  threading.excepthook   (thread_private.h: what these three share)
@@ -225,7 +227,7 @@ int lt_opt_error(lua_State *L, const char *fname, const char *option, const char
 int lt_opt_typeerror(lua_State *L, const char *fname, const char *option,
                      const char *expected, int idx);
 
-/* ================================================================ MARSHAL (marshal.c) */
+/* =============================================================== MARSHAL (marshal*.c) */
 typedef struct lt_Buf lt_Buf;
 /* Encode n values starting at stack index idx.  names: NULL, or n names used as the roots of
 ** error paths ("args" -> "cannot transfer args[2]: coroutine").  Raises a Lua error on a
