@@ -3,6 +3,9 @@
 -- runs through each test; after each misuse it must still answer.
 
 local threading = require "lthreading"
+-- error() / error(nil): Lua 5.5 gives the message "<no error object>", 5.4 the nil itself
+local NO_ERROR_OBJECT = nil
+if _VERSION ~= "Lua 5.4" then NO_ERROR_OBJECT = "<no error object>" end
 if not package.searchpath("helpers", package.path) then
   package.path = "spec/?.lua;" .. package.path
 end
@@ -432,7 +435,7 @@ describe("misuse", function()
       ok, err = pcall(s.update, s, "k", function() error(errval) end)
       assert.is_false(ok); assert.is_true(rawequal(errval, err))
       ok, err = pcall(s.update, s, "k", function() error() end)
-      assert.is_false(ok); assert.is_nil(err)
+      assert.is_false(ok); assert.equal(NO_ERROR_OBJECT, err)
       raises("cannot transfer value: coroutine", function()
         s:update("k", function() return coroutine.create(print) end)
       end)
@@ -679,7 +682,8 @@ describe("misuse", function()
       raises("cannot transfer args%[1%]%.<upvalue %?>: userdata", function()
         echo(string.gmatch("a", "a"))
       end)
-      raises("cannot transfer args%[1%]%[1%]: coroutine", function() echo(debug.getregistry()) end)
+      -- (the registry's first value that cannot cross: [1] on 5.4, [3] on 5.5)
+      raises("cannot transfer args%[1%]%[%d%]: coroutine", function() echo(debug.getregistry()) end)
       assert.is_true(rawequal(_G, echo(_G)))
       assert.is_true(rawequal(string, echo(string)))
       still_fine()
@@ -695,7 +699,7 @@ describe("misuse", function()
     end
 
     it("a thread's error value of any type reaches result()", function()
-      assert.is_nil(failing(function() error(nil) end))
+      assert.equal(NO_ERROR_OBJECT, failing(function() error(nil) end))
       assert.same({code = 1}, failing(function() error({code = 1}) end))
       local tsbad = failing(function()
         error(setmetatable({}, {__tostring = function() error("tostring fails") end}))

@@ -165,7 +165,7 @@ describe("__reduce", function()
 
   it("a rebuilding function may return nil, also for a userdata met twice", function()
     with_reduce(function() return function() return nil end end, function()
-      local r = H.runp(function(t) return t[1], t[2], #t end, {io.stdout, io.stdout, 3})
+      local r = H.runp(function(t) return t[1], t[2], t[3] end, {io.stdout, io.stdout, 3})
       assert.same({n = 3, nil, nil, 3}, r)
     end)
   end)
