@@ -257,27 +257,31 @@ int lt_future_push_result(lua_State *L, Future *f) {
 
 /* ============================================================== FUTURE METHODS */
 
-/* fut:result([timeout]) -> the task's values; raises its error, TimeoutError, or
-** CancelledError. */
-static int fu_result(lua_State *L) {
+/* result()/exception(): self and the timeout at 2; waits.  The future, or NULL when the
+** wait was interrupted and the caller is to return nothing (Ctrl-C: lua.c's hook raises);
+** raises TimeoutError, or CancelledError when this thread was cancelled meanwhile. */
+static Future *wait_self(lua_State *L) {
   Future *f = (Future *)lt_checkself(L, &lt_FutureClass);
   double deadline = lt_deadline(lt_opttimeout(L, 2));
   int w;
   lua_settop(L, 1);
-  if ((w = lt_future_wait(f, deadline)) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
-  if (!w) return lt_raise(L, "TimeoutError");
-  return lt_future_push_result(L, f);
+  if ((w = lt_future_wait(f, deadline)) == LT_INTERRUPTED) { lt_intr_raise(L); return NULL; }
+  if (!w) lt_raise(L, "TimeoutError");
+  return f;
+}
+
+/* fut:result([timeout]) -> the task's values; raises its error, TimeoutError, or
+** CancelledError. */
+static int fu_result(lua_State *L) {
+  Future *f = wait_self(L);
+  return f == NULL ? 0 : lt_future_push_result(L, f);
 }
 
 /* fut:exception([timeout]) -> the task's error value and traceback, or nil if it
 ** succeeded; raises TimeoutError or CancelledError. */
 static int fu_exception(lua_State *L) {
-  Future *f = (Future *)lt_checkself(L, &lt_FutureClass);
-  double deadline = lt_deadline(lt_opttimeout(L, 2));
-  int w;
-  lua_settop(L, 1);
-  if ((w = lt_future_wait(f, deadline)) == LT_INTERRUPTED) { lt_intr_raise(L); return 0; }
-  if (!w) return lt_raise(L, "TimeoutError");
+  Future *f = wait_self(L);
+  if (f == NULL) return 0;
   if (atomic_load(&f->state) == F_CANCELLED) return lt_raise(L, "CancelledError");
   if (f->ok) { lua_pushnil(L); return 1; }
   if (f->result == NULL && f->errname) lt_pushnamed(L, f->errname);

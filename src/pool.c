@@ -131,18 +131,12 @@ static void task_free(Task *t) {
   free(t);
 }
 
-/*
-** Shut the core down: no more submits; with cancel, the queued tasks are cancelled (their
-** done callbacks run in L); with wait, return once every worker exited (except the
-** caller, if it is one of them), or LT_INTERRUPTED when that wait was interrupted (0
-** otherwise).
-*/
-static int core_shutdown(lua_State *L, Core *c, int wait, int cancel) {
+/* With the core locked: mark it shut, take its queued tasks (when `take`), wake every worker
+** and unlock.  Returns the tasks taken, for the caller to settle and free. */
+static Task *core_close_queue(Core *c, int take) {
   Task *dropped = NULL;
-  int r = 0;
-  clock_(c);
   atomic_store(&c->shut, 1);
-  if (cancel) {
+  if (take) {
     dropped = c->head;
     c->head = c->tail = NULL;
     atomic_store(&c->ntasks, 0);
@@ -150,6 +144,20 @@ static int core_shutdown(lua_State *L, Core *c, int wait, int cancel) {
   atomic_fetch_add(&c->work_word, 1);
   cunlock(c);
   lt_unpark(&c->work_word, INT_MAX);
+  return dropped;
+}
+
+/*
+** Shut the core down: no more submits; with cancel, the queued tasks are cancelled (their
+** done callbacks run in L); with wait, return once every worker exited (except the
+** caller, if it is one of them), or LT_INTERRUPTED when that wait was interrupted (0
+** otherwise).
+*/
+static int core_shutdown(lua_State *L, Core *c, int wait, int cancel) {
+  Task *dropped;
+  int r = 0;
+  clock_(c);
+  dropped = core_close_queue(c, cancel);
   while (dropped) {
     Task *next = dropped->next;
     lt_future_cancel(L, dropped->fut);
@@ -413,13 +421,7 @@ static void core_break(lua_State *L, Core *c) {
   Task *dropped;
   clock_(c);
   atomic_store(&c->broken, 1);
-  atomic_store(&c->shut, 1);
-  dropped = c->head;
-  c->head = c->tail = NULL;
-  atomic_store(&c->ntasks, 0);
-  atomic_fetch_add(&c->work_word, 1);
-  cunlock(c);
-  lt_unpark(&c->work_word, INT_MAX);
+  dropped = core_close_queue(c, 1);
   while (dropped) {
     Task *next = dropped->next;
     if (lt_future_start(dropped->fut)) lt_future_fail_named(L, dropped->fut, "BrokenThreadPool");

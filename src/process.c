@@ -64,6 +64,17 @@ void lt_active_remove(lt_Thread *t) {  /* lt_G.mu held */
 
 /* ======================================================= CURRENT THREAD, THREAD LIST */
 
+/* The calling OS thread runs t from now on: its identity, and it is listed as active. */
+static void list_running(lt_Thread *t) {
+  t->state = STARTED;
+  t->ident = (lua_Integer)lt_thread_ident();
+  atomic_store(&t->native, lt_native_id());
+  t->has_ident = 1;
+  pthread_mutex_lock(&lt_G.mu);
+  lt_active_add(t);
+  pthread_mutex_unlock(&lt_G.mu);
+}
+
 static lt_Thread *new_current(const char *prefix, int kind) {
   char name[64];
   lt_Thread *t = (lt_Thread *)calloc(1, sizeof *t);
@@ -74,13 +85,7 @@ static lt_Thread *new_current(const char *prefix, int kind) {
   else snprintf(name, sizeof name, "%s-%ld", prefix, ++lt_G.dummies);
   pthread_mutex_unlock(&lt_G.mu);
   lt_thread_setup(t, name, kind == 2, kind);
-  t->state = STARTED;
-  t->ident = (lua_Integer)lt_thread_ident();
-  atomic_store(&t->native, lt_native_id());
-  t->has_ident = 1;
-  pthread_mutex_lock(&lt_G.mu);
-  lt_active_add(t);
-  pthread_mutex_unlock(&lt_G.mu);
+  list_running(t);
   return t;
 }
 
@@ -144,13 +149,7 @@ lt_Thread *lt_adopt_current(const char *name, int daemon) {
   if (t == NULL) return NULL;
   lt_object_init(&t->obj, &lt_ThreadClass);
   lt_thread_setup(t, name, daemon, 0);
-  t->state = STARTED;
-  t->ident = (lua_Integer)lt_thread_ident();
-  atomic_store(&t->native, lt_native_id());
-  t->has_ident = 1;
-  pthread_mutex_lock(&lt_G.mu);
-  lt_active_add(t);
-  pthread_mutex_unlock(&lt_G.mu);
+  list_running(t);
   lt_T_current = t;
   lt_intr_begin(&t->intr, NULL, &t->mu, &t->name, 0);   /* its OS name; not cancellable */
   return t;
