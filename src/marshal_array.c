@@ -172,21 +172,28 @@ static int encode_range_p(lua_State *L) {
   return 0;
 }
 
+/* Start an encoder for one array of count elements (lt_encode_range, lt_encode_stream): its
+** buffer sized for them (up to 64 Ki elements ahead).  Raises on a size or memory error,
+** owning nothing then. */
+static void array_encoder(lua_State *L, Enc *e, lua_Integer count, const char *root) {
+  if (count < 0 || count >= (lua_Integer)UINT32_MAX) luaL_error(L, "array too large to transfer");
+  e->L = L;
+  e->oom = 0;
+  e->seen = e->loaded = e->pkg = 0;
+  e->modmode = 0;
+  e->maxdepth = max_depth();
+  e->root = root;
+  e->b = buf_new(count < 1024 ? 64 : 16 + (size_t)(count < 65536 ? count : 65536) * 9);
+  if (e->b == NULL) luaL_error(L, "not enough memory");
+  e->b->nvals = 1;
+}
+
 lt_Buf *lt_encode_range(lua_State *L, int idx, lua_Integer first, lua_Integer count,
                         const char *root, lua_Integer label) {
   Enc e;
   RangeArgs r;
-  if (count < 0 || count >= (lua_Integer)UINT32_MAX) luaL_error(L, "array too large to transfer");
   idx = lua_absindex(L, idx);
-  e.L = L;
-  e.oom = 0;
-  e.seen = e.loaded = e.pkg = 0;
-  e.modmode = 0;
-  e.maxdepth = max_depth();
-  e.root = root;
-  e.b = buf_new(count < 1024 ? 64 : 16 + (size_t)(count < 65536 ? count : 65536) * 9);
-  if (e.b == NULL) luaL_error(L, "not enough memory");
-  e.b->nvals = 1;
+  array_encoder(L, &e, count, root);
   r.first = first;
   r.count = count;
   r.label = label;
@@ -300,16 +307,7 @@ lt_Buf *lt_encode_stream(lua_State *L, int nargs, lua_Integer count, const char 
                          lua_Integer label, lt_Producer produce, void *ud) {
   Enc e;
   Stream st;
-  if (count < 0 || count >= (lua_Integer)UINT32_MAX) luaL_error(L, "array too large to transfer");
-  e.L = L;
-  e.oom = 0;
-  e.seen = e.loaded = e.pkg = 0;
-  e.modmode = 0;
-  e.maxdepth = max_depth();
-  e.root = root;
-  e.b = buf_new(count < 1024 ? 64 : 16 + (size_t)(count < 65536 ? count : 65536) * 9);
-  if (e.b == NULL) luaL_error(L, "not enough memory");
-  e.b->nvals = 1;
+  array_encoder(L, &e, count, root);
   st.e = &e;
   st.produce = produce;
   st.ud = ud;
