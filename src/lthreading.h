@@ -253,17 +253,17 @@ int     lt_decode_bytes(lua_State *L, const char *data, size_t len);
 lt_Buf *lt_encode_range(lua_State *L, int idx, lua_Integer first, lua_Integer count,
                         const char *root, lua_Integer label);
 lua_Integer lt_decode_into(lua_State *L, const lt_Buf *b, int idx, lua_Integer offset);
-/* Streams, for a pool:map chunk in a worker.  lt_encode_stream: an array of count elements,
-** element i (0-based) pushed by produce(L, ud, i), which runs in a protected call that gets
-** the nargs values popped from the caller's stack as its stack indices 1..nargs; as
-** encode, it raises (any error of produce included) with nothing leaked.  Elements are
-** written as they come, so an element that cannot cross fails before the next is produced.
+/* A pool:map chunk in a worker.  lt_encode_map: the stack ends with f and a reader (of the
+** chunk's items, pushed by lt_array_in); both are popped.  It encodes an array of count
+** elements, element i (0-based) the first result of f called on the reader's next item;
+** before each call, *stop non-zero raises CancelledError.  As encode, it raises (f's
+** errors included) with nothing leaked.  Each result is written before the next item runs,
+** so a result that cannot cross fails before any later item's error.
 ** lt_array_in pushes a reader (a userdata) of an array buffer (lt_encode_range's or
-** lt_encode_stream's); lt_array_next (the reader at stack index idx) pushes its next
+** lt_encode_map's); lt_array_next (the reader at stack index idx) pushes its next
 ** element and returns 1, or returns 0 past the last. */
-typedef void (*lt_Producer)(lua_State *L, void *ud, lua_Integer i);
-lt_Buf *lt_encode_stream(lua_State *L, int nargs, lua_Integer count, const char *root,
-                         lua_Integer label, lt_Producer produce, void *ud);
+lt_Buf *lt_encode_map(lua_State *L, lua_Integer count, const char *root, lua_Integer label,
+                      const atomic_int *stop);
 typedef struct lt_ArrayIn lt_ArrayIn;
 lt_ArrayIn *lt_array_in(lua_State *L, const lt_Buf *b);
 int lt_array_next(lua_State *L, lt_ArrayIn *r, int idx);

@@ -7,7 +7,8 @@
 **     (for marshal.c's tables and the arrays below); lt_m_decode_elems reads one back (for
 **     marshal_decode.c's tables and lt_decode_into).
 **   - Arrays in bulk, for pool:map (lthreading.h): lt_encode_range / lt_decode_into, the
-**     streamed arrays of lt_encode_stream, and the reader lt_array_in / lt_array_next.
+**     mapped arrays of lt_encode_map (f run on each item as it is written), and the
+**     reader lt_array_in / lt_array_next.
 **     Each such buffer is one table value: T_TABLE, count, 0 hash entries, the elements,
 **     no metatable.
 ** Errors and their messages are the encoder's and decoder's: see marshal_private.h.
@@ -90,13 +91,31 @@ static uint32_t put_run(Enc *e, int t, lua_Integer first, lua_Integer i, lua_Int
   uint32_t n = 0;
   *kind2 = -1;
   luaL_checkstack(L, RUN_POP + 4, "value too deeply nested");
-  for (; i < count; i++, n++) {
-    int tt = meta ? lua_geti(L, t, first + i) : lua_rawgeti(L, t, first + i);
-    if (k == K_STR) {
-      if (tt != LUA_TSTRING) break;
-    } else if (tt != LUA_TNUMBER || lua_isinteger(L, -1) != (k == K_INT)) break;
-    put_run_elem(e, k);
-    if (++pushed == RUN_POP) { lua_settop(L, base); pushed = 0; }
+  if (k == K_STR) {
+    for (; i < count; i++, n++) {
+      if ((meta ? lua_geti(L, t, first + i) : lua_rawgeti(L, t, first + i)) != LUA_TSTRING)
+        break;
+      put_run_elem(e, k);
+      if (++pushed == RUN_POP) { lua_settop(L, base); pushed = 0; }
+    }
+  } else {                 /* numbers: the hot loop of a big array (8 bytes, no call) */
+    int isint = k == K_INT;
+    for (; i < count; i++, n++) {
+      char *p;
+      if ((meta ? lua_geti(L, t, first + i) : lua_rawgeti(L, t, first + i)) != LUA_TNUMBER
+          || lua_isinteger(L, -1) != isint) break;
+      if (LT_UNLIKELY(e->b->cap - e->b->len < 8) && !grow(e, 8)) oom(e);
+      p = e->b->data + e->b->len;
+      if (isint) {
+        lua_Integer v = lua_tointegerx(L, -1, NULL);
+        memcpy(p, &v, 8);
+      } else {
+        lua_Number v = lua_tonumberx(L, -1, NULL);
+        memcpy(p, &v, 8);
+      }
+      e->b->len += 8;
+      if (++pushed == RUN_POP) { lua_settop(L, base); pushed = 0; }
+    }
   }
   if (i < count) {                       /* the element that ended the run: keep it on top */
     *kind2 = elem_kind(L, lua_type(L, -1));
@@ -158,6 +177,7 @@ typedef struct RangeArgs { lua_Integer first, count, label; } RangeArgs;
 static int encode_range_p(lua_State *L) {
   Enc *e = (Enc *)lua_touserdata(L, lua_upvalueindex(1));
   RangeArgs *r = (RangeArgs *)lua_touserdata(L, lua_upvalueindex(2));
+  int meta;
   e->path = e->small;
   e->pathcap = (int)(sizeof e->small / sizeof e->small[0]);
   lt_m_enc_slots(e);
@@ -167,12 +187,14 @@ static int encode_range_p(lua_State *L) {
   putbyte(e, T_TABLE);
   put(e, &(uint32_t){ (uint32_t)r->count }, 4);
   put(e, &(uint32_t){ 0 }, 4);
-  lt_m_encode_elems(e, 1, r->first, r->count, 1, r->label);
+  meta = lua_getmetatable(L, 1);   /* lua_geti only when the table has one (__index) */
+  if (meta) lua_pop(L, 1);
+  lt_m_encode_elems(e, 1, r->first, r->count, meta, r->label);
   putbyte(e, T_NIL);
   return 0;
 }
 
-/* Start an encoder for one array of count elements (lt_encode_range, lt_encode_stream): its
+/* Start an encoder for one array of count elements (lt_encode_range, lt_encode_map): its
 ** buffer sized for them (up to 64 Ki elements ahead).  Raises on a size or memory error,
 ** owning nothing then. */
 static void array_encoder(lua_State *L, Enc *e, lua_Integer count, const char *root) {
@@ -211,12 +233,47 @@ lt_Buf *lt_encode_range(lua_State *L, int idx, lua_Integer first, lua_Integer co
 
 /* ------------------------------------------------------------- streamed arrays */
 
+struct lt_ArrayIn {
+  const lt_Buf *b;
+  const char *p, *end;
+  uint32_t left, run;          /* elements not read yet; of them, left in the current run */
+  int runtag, nextid;
+};
+
 typedef struct Stream {
   Enc *e;
-  lt_Producer produce;
-  void *ud;
+  lt_ArrayIn *items;
+  const atomic_int *stop;
   lua_Integer count, label;
 } Stream;
+
+/* Push the next item, a number from a packed run inline (the common case), else through
+** lt_array_next. */
+static void next_item(lua_State *L, lt_ArrayIn *r) {
+  if (LT_LIKELY(r->run > 0 && r->runtag != T_SRUN && r->end - r->p >= 8)) {
+    if (r->runtag == T_IRUN) {
+      lua_Integer v;
+      memcpy(&v, r->p, 8);
+      lua_pushinteger(L, v);
+    } else {
+      lua_Number v;
+      memcpy(&v, r->p, 8);
+      lua_pushnumber(L, v);
+    }
+    r->p += 8;
+    r->run--;
+    r->left--;
+  } else if (!lt_array_next(L, r, 2)) luaL_error(L, "corrupt lthreading message");
+}
+
+/* Call f (at 1) on the next item: its first result on top. */
+static void produce(lua_State *L, Stream *st) {
+  if (LT_UNLIKELY(atomic_load_explicit(st->stop, memory_order_relaxed)))
+    lt_raise(L, "CancelledError");
+  lua_pushvalue(L, 1);
+  next_item(L, st->items);
+  lua_call(L, 1, 1);
+}
 
 static void put_single(Enc *e, int idx, lua_Integer label) {
   push_step(e, P_INDEX, 0, (int)(label > INT32_MAX ? INT32_MAX : label));
@@ -230,7 +287,7 @@ static int top_kind(lua_State *L) {
   return elem_kind(L, lua_type(L, -1));
 }
 
-/* lua_pcall'd: upvalue 1 = Stream*; the arguments stay for the producer (1 .. nargs).
+/* lua_pcall'd: upvalue 1 = Stream*; 1 = f, 2 = the items' reader.
 ** Each element is written as it comes: into the open run if of its kind, else it stays
 ** pending (a scalar) until the next tells whether the two start a run.  Values are popped
 ** in batches. */
@@ -255,7 +312,16 @@ static int encode_stream_p(lua_State *L) {
   put(e, &(uint32_t){ 0 }, 4);
   for (i = 0; i < st->count; i++) {
     int k;
-    st->produce(L, st->ud, i);      /* pushes one value */
+    produce(L, st);                 /* pushes one value */
+    if (rkind == K_INT && lua_isinteger(L, -1)) {      /* the hot case, inline */
+      lua_Integer v = lua_tointegerx(L, -1, NULL);
+      if (LT_UNLIKELY(e->b->cap - e->b->len < 8) && !grow(e, 8)) oom(e);
+      memcpy(e->b->data + e->b->len, &v, 8);
+      e->b->len += 8;
+      run_n++;
+      if (++pushed == RUN_POP) { lua_settop(L, base); pushed = 0; }
+      continue;
+    }
     k = top_kind(L);
     if (k == rkind) {
       put_run_elem(e, k);
@@ -303,21 +369,21 @@ static int encode_stream_p(lua_State *L) {
   return 0;
 }
 
-lt_Buf *lt_encode_stream(lua_State *L, int nargs, lua_Integer count, const char *root,
-                         lua_Integer label, lt_Producer produce, void *ud) {
+lt_Buf *lt_encode_map(lua_State *L, lua_Integer count, const char *root, lua_Integer label,
+                      const atomic_int *stop) {
   Enc e;
   Stream st;
   array_encoder(L, &e, count, root);
   st.e = &e;
-  st.produce = produce;
-  st.ud = ud;
+  st.items = (lt_ArrayIn *)lua_touserdata(L, -1);
+  st.stop = stop;
   st.count = count;
   st.label = label;
   luaL_checkstack(L, 4, "too many values to transfer");
   lua_pushlightuserdata(L, &st);
   lua_pushcclosure(L, encode_stream_p, 1);
-  lua_insert(L, -1 - nargs);
-  if (lua_pcall(L, nargs, 0, 0) != LUA_OK) {
+  lua_insert(L, -3);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
     lt_buf_free(e.b);
     lua_error(L);
   }
@@ -419,13 +485,6 @@ lua_Integer lt_decode_into(lua_State *L, const lt_Buf *b, int idx, lua_Integer o
 }
 
 /* ------------------------------------------------------------ reading arrays */
-
-struct lt_ArrayIn {
-  const lt_Buf *b;
-  const char *p, *end;
-  uint32_t left, run;          /* elements not read yet; of them, left in the current run */
-  int runtag, nextid;
-};
 
 lt_ArrayIn *lt_array_in(lua_State *L, const lt_Buf *b) {
   lt_ArrayIn *r = (lt_ArrayIn *)lt_newuserdata(L, sizeof(lt_ArrayIn), 1);

@@ -12,7 +12,7 @@
 **   kept.  A chunk stops at its first failing item; map raises the error of the first
 **   failing item in order: f's error, or a result that cannot cross (each result is
 **   encoded before the next item runs).  In the worker, the items are read one by one from
-**   their buffer and the results written one by one (lt_array_next, lt_encode_stream): no
+**   their buffer and the results written one by one (lt_encode_map): no
 **   table of either is built there.  When map raises, the chunks
 **   not started are cancelled and the running ones stop before their next item (the job's
 **   stop flag), so no item that had not started when map raised runs.
@@ -165,29 +165,12 @@ lt_Buf *lt_map_chunk_results(lt_MapChunk *c) {
   return b;
 }
 
-/* The producer of the results (lt_encode_stream): 1 f, 2 the items' reader.  The result
-** of item i is encoded before item i+1 runs, so a result that cannot cross fails map
-** before any later item's error, as one task per item would. */
-typedef struct Run { lt_MapChunk *c; lt_ArrayIn *items; } Run;
-
-static void produce(lua_State *L, void *ud, lua_Integer i) {
-  Run *r = (Run *)ud;
-  LT_UNUSED(i);
-  if (atomic_load_explicit(&r->c->job->stop, memory_order_relaxed))
-    lt_raise(L, "CancelledError");
-  lua_pushvalue(L, 1);
-  if (!lt_array_next(L, r->items, 2)) luaL_error(L, "corrupt lthreading message");
-  lua_call(L, 1, 1);
-}
-
 int lt_map_chunk_run(lua_State *L, lt_MapChunk *c) {
   double t0 = lt_now();
   lt_Buf *b;
-  Run r;
   lua_settop(L, 2);                                     /* 2: f */
-  r.c = c;
-  r.items = lt_array_in(L, c->items);                   /* 3: the items' reader */
-  b = lt_encode_stream(L, 2, c->count, "results", c->first, produce, &r);
+  lt_array_in(L, c->items);                             /* 3: the items' reader */
+  b = lt_encode_map(L, c->count, "results", c->first, &c->job->stop);
   lt_buf_free(c->results);
   c->results = b;
   t0 = lt_now() - t0;
