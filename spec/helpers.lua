@@ -74,13 +74,15 @@ local function shquote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
-local function readall(path)
+-- The whole content of a file, or "" when it cannot be opened.
+function H.readall(path)
   local f = io.open(path, "rb")
   if not f then return "" end
   local s = f:read("a")
   f:close()
   return s
 end
+local readall = H.readall
 
 -- The LUA_CPATH_5_4 a child lua5.4 needs to find this very lthreading.so.
 local function child_cpath()

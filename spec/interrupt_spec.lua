@@ -19,13 +19,7 @@ local TSAN = os.getenv("TSAN_OPTIONS") ~= nil
 local LOOP_BODY = TSAN and "string.format('%d', 1)" or ""
 local spin = TSAN and function() string.format("%d", 1) end or function() end
 
-local function readall(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local readall = H.readall
 
 local function shquote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
