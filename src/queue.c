@@ -537,6 +537,10 @@ static int wait_for(Queue *q, int want_items, int block, double deadline) {
 static int block_args(lua_State *L, int idx, double *deadline) {
   int block = 1;
   double timeout = -1;
+  if (lua_gettop(L) < idx) {                /* the common call: no arguments */
+    *deadline = LT_FOREVER;
+    return 1;
+  }
   switch (lua_type(L, idx)) {
     case LUA_TNONE: case LUA_TNIL: break;
     case LUA_TNUMBER: timeout = lt_checktimeout(L, idx, lua_tonumber(L, idx)); break;
@@ -559,7 +563,8 @@ static int fail(lua_State *L, int status, int want_items) {
 static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
   int status;
   lock(q->plock);
-  status = wait_for(q, 0, block, deadline);
+  if (!atomic_load(&q->shut) && room(q) > 0) status = OK;    /* wait_for's first check */
+  else status = wait_for(q, 0, block, deadline);
   if (status == OK && store(q, e, 1) == 0) status = -1;
   if (status == OK) lt_notify(&q->note, q_ready_p, q);
   unlock(q->plock);
@@ -613,10 +618,9 @@ static int q_put_nowait(lua_State *L) {
 
 static int get_common(lua_State *L, Queue *q, int block, double deadline) {
   int status;
-  Item it;
-  luaL_checkstack(L, 4, NULL);
+  Item it;                                /* (lt_item_deliver's slots: within LUA_MINSTACK) */
   lock(q->tlock);
-  status = wait_for(q, 1, block, deadline);
+  status = ready(q) ? OK : wait_for(q, 1, block, deadline);   /* wait_for's first check */
   if (status == OK) take(q, &it, 1);
   lt_notify(&q->note, q_ready_t, q);      /* (found it empty: the fd stops polling readable) */
   unlock(q->tlock);
