@@ -126,22 +126,36 @@ static uint64_t hash_int(lua_Integer i) { return lt_mix64((uint64_t)i ^ lt_seed.
 */
 #define KC_SIZE 8                               /* entries, a power of two; user values */
 #define KC_MAXLEN 40                            /* LUAI_MAXSHORTLEN: Lua interns up to it */
-typedef struct KCache { struct { const char *s; uint64_t hash; } e[KC_SIZE]; } KCache;
+typedef struct KCache { struct { const char *s; uint64_t hash; Cell cell; } e[KC_SIZE]; } KCache;
 #define KCACHE_UV lua_upvalueindex(1)
 
-static uint64_t str_hash(lua_State *L, int idx, const char *s, size_t len, int cached) {
-  KCache *kc;
+/* The stored form of a short string key: tag, length, bytes, zeros. */
+static void sstr_cell(Cell *c, const char *s, size_t len) {
   size_t i;
-  if (!cached || len > KC_MAXLEN) return lt_hash_str(s, len);
-  kc = (KCache *)lua_touserdata(L, KCACHE_UV);
-  i = ((uintptr_t)s >> 4 ^ (uintptr_t)s >> 9) & (KC_SIZE - 1);
-  if (kc->e[i].s != s) {
-    lua_pushvalue(L, idx);                      /* keep it alive (replacing the old one) */
-    lua_setiuservalue(L, KCACHE_UV, (int)i + 1);
-    kc->e[i].s = s;
-    kc->e[i].hash = lt_hash_str(s, len);
+  memset(c, 0, sizeof *c);
+  c->tag = K_SSTR;
+  c->len = (unsigned char)len;
+  for (i = 0; i < len; i++) CSTR(c)[i] = s[i];          /* short: no memcpy call */
+}
+
+/* Set k's hash, and its cell if a short string (k->s, k->len: the string at idx). */
+static inline void str_key(lua_State *L, int idx, KeyRef *k, int cached) {
+  if (cached && k->len <= KC_MAXLEN) {
+    KCache *kc = (KCache *)lua_touserdata(L, KCACHE_UV);
+    size_t i = ((uintptr_t)k->s >> 4 ^ (uintptr_t)k->s >> 9) & (KC_SIZE - 1);
+    if (kc->e[i].s != k->s) {
+      lua_pushvalue(L, idx);                    /* keep it alive (replacing the old one) */
+      lua_setiuservalue(L, KCACHE_UV, (int)i + 1);
+      kc->e[i].s = k->s;
+      kc->e[i].hash = lt_hash_str(k->s, k->len);
+      if (k->tag == K_SSTR) sstr_cell(&kc->e[i].cell, k->s, k->len);
+    }
+    k->hash = kc->e[i].hash;
+    k->cell = kc->e[i].cell;                    /* (used only if K_SSTR) */
+    return;
   }
-  return kc->e[i].hash;
+  k->hash = lt_hash_str(k->s, k->len);
+  if (k->tag == K_SSTR) sstr_cell(&k->cell, k->s, k->len);
 }
 
 /* keyref for a key of type t other than a string (out of line: the rarer keys). */
@@ -196,27 +210,21 @@ static inline void keyref(lua_State *L, int idx, KeyRef *k, int cached) {
     return;
   }
   k->s = lua_tolstring(L, idx, &k->len);
-  k->hash = str_hash(L, idx, k->s, k->len, cached);
-  if (k->len <= SSTR_MAX) {
-    size_t i;
-    memset(&k->cell, 0, sizeof k->cell);
-    k->tag = k->cell.tag = K_SSTR;
-    k->cell.len = (unsigned char)k->len;
-    for (i = 0; i < k->len; i++) CSTR(&k->cell)[i] = k->s[i];  /* short: no memcpy call */
-  } else k->tag = K_LSTR;
+  k->tag = k->len <= SSTR_MAX ? K_SSTR : K_LSTR;
+  str_key(L, idx, k, cached);
 }
 
-static int key_eq(const Cell *c, const KeyRef *k) {
+static inline int key_eq(const Cell *c, const KeyRef *k) {
+  if (k->tag == K_SSTR) {                      /* the common key: tag, length and bytes */
+    uint64_t a[2], b[2];
+    memcpy(a, c, sizeof a);
+    memcpy(b, &k->cell, sizeof b);
+    return a[0] == b[0] && a[1] == b[1];
+  }
   if (c->tag != k->tag) return 0;
   switch (k->tag) {
     case K_INT: return c->v.i == k->i;
     case K_FLT: return c->v.n == k->n;
-    case K_SSTR: {
-      uint64_t a[2], b[2];
-      memcpy(a, c, sizeof a);
-      memcpy(b, &k->cell, sizeof b);
-      return a[0] == b[0] && a[1] == b[1];
-    }
     case K_LSTR: return c->v.b->len == k->len && memcmp(c->v.b->data, k->s, k->len) == 0;
     case K_OBJ: return c->v.o == k->o;
     default: return 1;
