@@ -49,16 +49,14 @@
 
 #include "shared.h"
 
-#define SSTR_MAX 14
-
 /* ========================================================================== BLOBS */
 
-typedef struct Blob {
+struct Blob {                  /* (typedef in shared.h) */
   atomic_int refs;
   lt_Buf *buf;                 /* NULL: a string of len bytes in data[] */
   size_t len;
   char data[1];
-} Blob;
+};
 
 static void blob_release(Blob *b) {
   if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
@@ -84,34 +82,9 @@ static Blob *blob_str(const char *s, size_t len) {
 
 /* ===================================================================== KEYS, VALUES */
 
-enum { K_EMPTY, K_FALSE, K_TRUE, K_INT, K_FLT, K_SSTR, K_LSTR, K_OBJ };
-enum { V_FALSE, V_TRUE, V_INT, V_FLT, V_SSTR, V_BLOB };
-
-/* Keys and values share this 16-byte shape; a short string spans s[] and v.  A short
-** string key's unused bytes are zero, so that two such keys compare as two words. */
-typedef struct Cell {
-  unsigned char tag, len;
-  char s[6];
-  union { lua_Integer i; lua_Number n; Blob *b; lt_Object *o; } v;
-} Cell;
-#define CSTR(c) ((char *)(c) + offsetof(Cell, s))
+/* The key and value types (enum K_*, V_*, Cell, KeyRef) are in shared.h. */
 
 typedef struct Entry { uint64_t hash; Cell key, val; } Entry;
-
-/* A key as found on a Lua stack, for lookups: nothing allocated.  A K_SSTR key also has
-** its stored form in cell. */
-typedef struct KeyRef {
-  int tag;
-  Cell cell;
-  lua_Integer i;
-  lua_Number n;
-  const char *s;
-  size_t len;
-  lt_Object *o;
-  uint64_t hash;
-} KeyRef;
-
-static uint64_t hash_int(lua_Integer i) { return lt_mix64((uint64_t)i ^ lt_seed.num); }
 
 /*
 ** KEY HASH CACHE.  Hashing a string key (SipHash) was most of the cost of an uncontended
@@ -158,55 +131,13 @@ static inline void str_key(lua_State *L, int idx, KeyRef *k, int cached) {
   if (k->tag == K_SSTR) sstr_cell(&k->cell, k->s, k->len);
 }
 
-/* keyref for a key of type t other than a string (out of line: the rarer keys). */
-static void keyref_other(lua_State *L, int idx, KeyRef *k, int t) {
-  switch (t) {
-    case LUA_TNUMBER: {
-      lua_Number n = lua_tonumber(L, idx);
-      if (lua_isinteger(L, idx)) {
-        k->tag = K_INT; k->i = lua_tointeger(L, idx);
-      } else if (isnan(n)) {
-        luaL_argerror(L, idx, "Shared index is NaN");
-      } else if (n == floor(n) && n >= -9223372036854775808.0 && n < 9223372036854775808.0) {
-        k->tag = K_INT; k->i = (lua_Integer)n;
-      } else {
-        uint64_t bits;
-        k->tag = K_FLT; k->n = n;
-        memcpy(&bits, &n, sizeof bits);
-        k->hash = lt_mix64(bits ^ lt_seed.flt);
-        return;
-      }
-      k->hash = hash_int(k->i);
-      return;
-    }
-    case LUA_TBOOLEAN:
-      k->tag = lua_toboolean(L, idx) ? K_TRUE : K_FALSE;
-      k->hash = lt_mix64((uint64_t)k->tag * 0x9e3779b97f4a7c15ULL);
-      return;
-    case LUA_TUSERDATA: {
-      lt_Proxy *p = lt_toproxy(L, idx);
-      if (p != NULL) {
-        k->tag = K_OBJ; k->o = p->obj;
-        k->hash = lt_mix64((uint64_t)(uintptr_t)p->obj ^ lt_seed.obj);
-        return;
-      }
-    }
-    /* FALLTHROUGH */
-    default:
-      if (lua_isnoneornil(L, idx)) luaL_argerror(L, idx, "Shared index is nil");
-      luaL_argerror(L, idx, lua_pushfstring(L, "Shared keys are strings, numbers, booleans "
-                                            "or lthreading objects (got %s)",
-                                            luaL_typename(L, idx)));
-  }
-}
-
 /* Read the key at idx.  Raises on a key that cannot be one (nothing owned yet).  Only the
 ** fields of its tag are set (the hot path of every access: no memset).  cached: the
 ** calling C function has the state's KCache as upvalue 1. */
 static inline void keyref(lua_State *L, int idx, KeyRef *k, int cached) {
   int t = lua_type(L, idx);
   if (t != LUA_TSTRING) {
-    keyref_other(L, idx, k, t);
+    lt_keyref_other(L, idx, k, t);
     return;
   }
   k->s = lua_tolstring(L, idx, &k->len);
@@ -383,11 +314,21 @@ static Shared *checkshared(lua_State *L) {
   return (Shared *)lt_checkself(L, &SharedClass);
 }
 
+/* Take the lock, unless this thread holds it already in update(): then 0, holding nothing.
+** A free lock is taken first, without looking at owner: nobody is in update() then.  (So
+** the uncontended path makes one access to the lock's cache line, the CAS, not a read
+** and then the CAS.) */
+static int slock_unless_mine(Shared *s) {
+  if (LT_LIKELY(lt_rawlock_acquire(&s->mu, 0, LT_FOREVER))) return 1;
+  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) return 0;
+  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+  return 1;
+}
+
 /* Take the lock; raise (holding nothing) if this thread holds it already in update(). */
 static void slock(lua_State *L, Shared *s) {
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident())
+  if (!slock_unless_mine(s))
     luaL_error(L, "Shared accessed from inside its own update() function");
-  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
 }
 
 static void sunlock(Shared *s) { lt_rawlock_release(&s->mu); }
@@ -407,7 +348,7 @@ static Entry *find(Shared *s, const KeyRef *k) {
 
 static int has_int(Shared *s, lua_Integer i) {
   KeyRef k;
-  k.tag = K_INT; k.i = i; k.hash = hash_int(i);
+  k.tag = K_INT; k.i = i; k.hash = lt_hash_int(i);
   return find(s, &k) != NULL;
 }
 
@@ -498,6 +439,7 @@ static void do_set(lua_State *L, Shared *s, int kidx, int vidx, int cached) {
   keyref(L, kidx, &k, cached);
   oldk.tag = K_EMPTY;
   oldv.tag = V_FALSE;
+  oldv.v.b = NULL;                         /* (never read: quiets -Wmaybe-uninitialized) */
   if (lua_isnil(L, vidx)) {
     slock(L, s);
     if ((e = find(s, &k)) != NULL) { erase(s, e, &oldk, &oldv); fix_border(s, &k, 0); }
@@ -506,12 +448,11 @@ static void do_set(lua_State *L, Shared *s, int kidx, int vidx, int cached) {
     val_encode(L, vidx, &newv, &s->obj);            /* may raise: nothing owned yet */
     if (k.tag == K_LSTR && (kb = blob_str(k.s, k.len)) == NULL) oom = 1;
     if (!oom) {
-      if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+      if (!slock_unless_mine(s)) {
         val_release(&newv);
         blob_release(kb);
         luaL_error(L, "Shared accessed from inside its own update() function");
       }
-      lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
       if ((e = find(s, &k)) != NULL) {
         oldv = e->val;
         e->val = newv;
@@ -650,11 +591,10 @@ static int s_incr(lua_State *L) {
   }
   keyref(L, 2, &k, 1);
   kb = key_prepare(L, &k);
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+  if (!slock_unless_mine(s)) {
     blob_release(kb);
     return luaL_error(L, "Shared accessed from inside its own update() function");
   }
-  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
   e = find(s, &k);
   if (e == NULL) {
     if (isint) { nv.tag = V_INT; nv.v.i = di; }
@@ -700,17 +640,16 @@ static int s_append(lua_State *L) {
   luaL_checkany(L, 2);
   if (lua_isnil(L, 2)) return luaL_argerror(L, 2, "cannot append nil");
   val_encode(L, 2, &newv, &s->obj);                     /* may raise: nothing owned yet */
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+  if (!slock_unless_mine(s)) {
     val_release(&newv);
     return luaL_error(L, "Shared accessed from inside its own update() function");
   }
   k.tag = K_INT;
-  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
   if (s->border == LUA_MAXINTEGER) full = 1;
   else if (!grow(s)) oom = 1;
   else {                                  /* s[border + 1] is nil: see LENGTH */
     k.i = s->border + 1;
-    k.hash = hash_int(k.i);
+    k.hash = lt_hash_int(k.i);
     insert(s, &k, &none)->val = newv;
     fix_border(s, &k, 1);
     n = s->border;
@@ -738,7 +677,7 @@ static int s_pop(lua_State *L) {
   slock(L, s);
   if (s->border > 0) {
     k.i = s->border;
-    k.hash = hash_int(k.i);
+    k.hash = lt_hash_int(k.i);
     if ((e = find(s, &k)) != NULL) { erase(s, e, &oldk, &oldv); fix_border(s, &k, 0); }
   }
   sunlock(s);
@@ -759,7 +698,7 @@ static int s_pop(lua_State *L) {
       lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
       if (s->border < LUA_MAXINTEGER && grow(s)) {
         k.i = s->border + 1;
-        k.hash = hash_int(k.i);
+        k.hash = lt_hash_int(k.i);
         insert(s, &k, &none)->val = oldv;
         fix_border(s, &k, 1);
         oldv.tag = V_FALSE;               /* the map owns it again */

@@ -1,8 +1,9 @@
 /*
-** shared_hash.c -- the keyed hashes of Shared's map (shared.c): the per-process seed and
-** SipHash-1-3 for strings.  Numbers, booleans and objects hash inline (shared.h).
+** shared_hash.c -- the keyed hashes of Shared's map (shared.c): the per-process seed,
+** SipHash-1-3 for strings, and reading a key other than a string from a Lua stack.
 */
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -91,3 +92,48 @@ uint64_t lt_hash_str(const char *s, size_t len) {
   return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/* ============================================================== OTHER KEYS */
+
+/* The key at idx, of type t, not a string (shared.c's keyref does those): numbers (a float
+** with an integral value is that integer, as in Lua), booleans, lthreading objects.  Raises
+** on anything else. */
+void lt_keyref_other(lua_State *L, int idx, KeyRef *k, int t) {
+  switch (t) {
+    case LUA_TNUMBER: {
+      lua_Number n = lua_tonumber(L, idx);
+      if (lua_isinteger(L, idx)) {
+        k->tag = K_INT; k->i = lua_tointeger(L, idx);
+      } else if (isnan(n)) {
+        luaL_argerror(L, idx, "Shared index is NaN");
+      } else if (n == floor(n) && n >= -9223372036854775808.0 && n < 9223372036854775808.0) {
+        k->tag = K_INT; k->i = (lua_Integer)n;
+      } else {
+        uint64_t bits;
+        k->tag = K_FLT; k->n = n;
+        memcpy(&bits, &n, sizeof bits);
+        k->hash = lt_mix64(bits ^ lt_seed.flt);
+        return;
+      }
+      k->hash = lt_hash_int(k->i);
+      return;
+    }
+    case LUA_TBOOLEAN:
+      k->tag = lua_toboolean(L, idx) ? K_TRUE : K_FALSE;
+      k->hash = lt_mix64((uint64_t)k->tag * 0x9e3779b97f4a7c15ULL);
+      return;
+    case LUA_TUSERDATA: {
+      lt_Proxy *p = lt_toproxy(L, idx);
+      if (p != NULL) {
+        k->tag = K_OBJ; k->o = p->obj;
+        k->hash = lt_mix64((uint64_t)(uintptr_t)p->obj ^ lt_seed.obj);
+        return;
+      }
+    }
+    /* FALLTHROUGH */
+    default:
+      if (lua_isnoneornil(L, idx)) luaL_argerror(L, idx, "Shared index is nil");
+      luaL_argerror(L, idx, lua_pushfstring(L, "Shared keys are strings, numbers, booleans "
+                                            "or lthreading objects (got %s)",
+                                            luaL_typename(L, idx)));
+  }
+}
