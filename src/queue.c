@@ -1,7 +1,8 @@
 /*
 ** queue.c -- Queue, LifoQueue, PriorityQueue, SimpleQueue: messages between threads.
 **   This file: the storage, the blocking, the methods.  Marshaling an item into an Item
-**   and back, and PriorityQueue's keys, are in queue_item.c (queue.h: what they share).
+**   and back, and PriorityQueue's keys and heap, are in queue_item.c (queue.h: what they
+**   share).
 **
 ** STORAGE
 **   Queue/SimpleQueue (FIFO): a linked list of fixed segments with TWO locks, as in
@@ -198,12 +199,16 @@ static const lt_Class PrioClass = { "PriorityQueue", 0, queue_destroy, mt_prio }
 static const lt_Class Prio0Class = { "PriorityQueue", 0, queue_destroy, mt_prio0 };
 static const lt_Class SimpleClass = { "SimpleQueue", 0, queue_destroy, mt_simple };
 
-static Queue *checkq(lua_State *L) {
-  lt_Object *o = lt_fastobject(L, 1);               /* the four classes share the methods */
-  if (o != NULL && o->cls->destroy == queue_destroy) return (Queue *)o;
-  o = lt_toobject(L, 1, NULL);
+static Queue *checkq_slow(lua_State *L) {
+  lt_Object *o = lt_toobject(L, 1, NULL);
   if (o == NULL || o->cls->destroy != queue_destroy) luaL_typeerror(L, 1, "Queue");
   return (Queue *)o;
+}
+
+static inline Queue *checkq(lua_State *L) {
+  lt_Object *o = lt_fastobject(L, 1);               /* the four classes share the methods */
+  if (LT_LIKELY(o != NULL && o->cls->destroy == queue_destroy)) return (Queue *)o;
+  return checkq_slow(L);
 }
 
 static void lock(lt_RawLock *l) { lt_rawlock_acquire(l, 1, LT_FOREVER); }
@@ -258,34 +263,6 @@ static int reserve(Queue *q, size_t want) {
   return 1;
 }
 
-static void heap_push(Queue *q, size_t n, PEntry *e) {
-  size_t i = n;
-  e->seq = q->seq++;
-  while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!lt_entry_lt(e, &q->heap[parent])) break;
-    q->heap[i] = q->heap[parent];
-    i = parent;
-  }
-  q->heap[i] = *e;
-}
-
-static void heap_pop(Queue *q, size_t n, Item *out) {
-  PEntry last = q->heap[n - 1];
-  size_t i = 0, m = n - 1;
-  *out = q->heap[0].item;
-  lt_key_free(&q->heap[0].key);              /* free() only: fine under the lock */
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= m) break;
-    if (c + 1 < m && lt_entry_lt(&q->heap[c + 1], &q->heap[c])) c++;
-    if (!lt_entry_lt(&q->heap[c], &last)) break;
-    q->heap[i] = q->heap[c];
-    i = c;
-  }
-  if (m > 0) q->heap[i] = last;
-}
-
 /*
 ** Store and publish k prepared entries (*plock held; shut and room checked).  Returns k,
 ** or 0 when out of memory (nothing stored then: a FIFO's segments are all allocated
@@ -327,7 +304,7 @@ static size_t store(Queue *q, PEntry *e, size_t k) {
   if (n + k < n || !reserve(q, n + k)) return 0;
   for (i = 0; i < k; i++) {
     if (q->kind == Q_LIFO) q->stack[n + i] = e[i].item;
-    else heap_push(q, n + i, &e[i]);
+    else { e[i].seq = q->seq++; lt_heap_push(q->heap, n + i, &e[i]); }
   }
   atomic_store_explicit(&q->nput, atomic_load_explicit(&q->nput, memory_order_relaxed) + k,
                         memory_order_release);
@@ -369,7 +346,7 @@ static size_t take(Queue *q, Item *out, size_t max) {
     if (max > n) max = n;
     for (; k < max; k++, n--) {
       if (q->kind == Q_LIFO) out[k] = q->stack[n - 1];
-      else heap_pop(q, n, &out[k]);
+      else lt_heap_pop(q->heap, n, &out[k]);
     }
   }
   atomic_store_explicit(&q->nget, atomic_load_explicit(&q->nget, memory_order_relaxed) + k,
