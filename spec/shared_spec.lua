@@ -419,7 +419,7 @@ describe("Shared", function()
 
   it("string keys hash the same whether cached or not, through garbage collection", function()
     local s = threading.Shared()
-    for round = 1, 3 do
+    for _ = 1, 3 do
       for i = 1, 300 do
         local k = "key" .. i                    -- new strings each round (old ones collected)
         s:incr(k)
