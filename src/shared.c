@@ -475,16 +475,18 @@ static void do_set(lua_State *L, Shared *s, int kidx, int vidx, int cached) {
 /*
 ** METHOD LOOKUP.  s[k]: a method name gives the method (use s:get(k) for such keys); else
 ** the value.  The class metatable's __index is s_index, a C function, and a C call per
-** lookup cost about as much as s:incr(k) itself.  So the first time a proxy is used for a
-** method, s_index gives it a metatable of its own: a copy of the class metatable whose
-** __index is a table of the methods plus the proxy (under &K_SELF), and that table's
-** metatable (one per state) sends any other key to s_tindex, which reads the data.  A
-** method is then found by two table lookups, as in any C library's userdata.  A proxy
-** never used for a method keeps the class metatable (no memory spent on it).
+** lookup cost about as much as s:incr(k) itself.  So when a proxy has been used for
+** OWN_MT_AFTER methods (counted in its flags), s_index gives it a metatable of its own: a
+** copy of the class metatable whose __index is a table of the methods plus the proxy
+** (under &K_SELF), and that table's metatable (one per state) sends any other key to
+** s_tindex, which reads the data.  A method is then found by two table lookups, as in any
+** C library's userdata.  That costs about 500 bytes per proxy: a proxy used for a few
+** method calls only keeps the class metatable.
 **   s_index's upvalues: 1 KCache, 2 the class metatable, 3 the methods, 4 the metatable of
 **   the per-proxy method tables.
 */
 static const char K_SELF = 0;
+#define OWN_MT_AFTER 16
 
 /* Give the proxy at 1 its own metatable (it has the class one). */
 static void own_metatable(lua_State *L) {
@@ -513,11 +515,14 @@ static int s_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TSTRING) {
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(3)) != LUA_TNIL) {  /* L: s k method */
-      int mine;
-      lua_getmetatable(L, 1);
-      mine = lua_rawequal(L, -1, lua_upvalueindex(2));
-      lua_pop(L, 1);
-      if (mine) own_metatable(L);
+      lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);        /* (checkshared passed) */
+      if (p->flags < OWN_MT_AFTER && ++p->flags == OWN_MT_AFTER) {
+        int mine;
+        lua_getmetatable(L, 1);
+        mine = lua_rawequal(L, -1, lua_upvalueindex(2));
+        lua_pop(L, 1);
+        if (mine) own_metatable(L);
+      }
       return 1;
     }
     lua_pop(L, 1);
