@@ -85,10 +85,12 @@
 #define LT_UNUSED(x) ((void)(x))
 #define LT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define LT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LT_INLINE inline __attribute__((always_inline))   /* a hot path's helper */
 #else
 #define LT_UNUSED(x) ((void)(x))
 #define LT_LIKELY(x) (x)
 #define LT_UNLIKELY(x) (x)
+#define LT_INLINE inline
 #endif
 
 /* ============================================================================= COMPAT */

@@ -88,8 +88,9 @@ typedef struct Entry { uint64_t hash; Cell key, val; } Entry;
 
 /*
 ** KEY HASH CACHE.  Hashing a string key (SipHash) was most of the cost of an uncontended
-** s.k, s:get('k') or s:incr('k').  Each lua_State has a small direct-mapped cache from a
-** string's address to its hash: a userdata that the functions reading keys from Lua hold
+** s.k, s:get('k') or s:incr('k').  Each lua_State has a small cache (2-way set
+** associative, so two keys used in turn never evict each other) from a string's address
+** to its hash and stored form: a userdata that the functions reading keys from Lua hold
 ** as upvalue 1 (made with the class metatable, so one per state).  Only strings Lua interns
 ** are cached (up to 40 bytes: equal ones are one object, so a repeated key hits), and the
 ** cache keeps each of them alive in a user value of the userdata: while an entry is there
@@ -97,7 +98,7 @@ typedef struct Entry { uint64_t hash; Cell key, val; } Entry;
 ** that matches is the same string, with the same hash.  One state runs on one OS thread at
 ** a time: no locking.
 */
-#define KC_SIZE 8                               /* entries, a power of two; user values */
+#define KC_SIZE 16                              /* entries (sets of 2), a power of two */
 #define KC_MAXLEN 40                            /* LUAI_MAXSHORTLEN: Lua interns up to it */
 typedef struct KCache { struct { const char *s; uint64_t hash; Cell cell; } e[KC_SIZE]; } KCache;
 #define KCACHE_UV lua_upvalueindex(1)
@@ -111,17 +112,27 @@ static void sstr_cell(Cell *c, const char *s, size_t len) {
   for (i = 0; i < len; i++) CSTR(c)[i] = s[i];          /* short: no memcpy call */
 }
 
+/* A miss in the set of entries i, i + 1: the string at idx (k) becomes entry i, the old
+** entry i moves to i + 1 (with its string: user value j + 1 holds entry j's). */
+static void kcache_fill(lua_State *L, int idx, KCache *kc, size_t i, const KeyRef *k) {
+  lua_getiuservalue(L, KCACHE_UV, (int)i + 1);
+  lua_setiuservalue(L, KCACHE_UV, (int)i + 2);
+  kc->e[i + 1] = kc->e[i];
+  lua_pushvalue(L, idx);                        /* keep it alive */
+  lua_setiuservalue(L, KCACHE_UV, (int)i + 1);
+  kc->e[i].s = k->s;
+  kc->e[i].hash = lt_hash_str(k->s, k->len);
+  if (k->tag == K_SSTR) sstr_cell(&kc->e[i].cell, k->s, k->len);
+}
+
 /* Set k's hash, and its cell if a short string (k->s, k->len: the string at idx). */
-static inline void str_key(lua_State *L, int idx, KeyRef *k, int cached) {
+static LT_INLINE void str_key(lua_State *L, int idx, KeyRef *k, int cached) {
   if (cached && k->len <= KC_MAXLEN) {
     KCache *kc = (KCache *)lua_touserdata(L, KCACHE_UV);
-    size_t i = ((uintptr_t)k->s >> 4 ^ (uintptr_t)k->s >> 9) & (KC_SIZE - 1);
+    size_t i = (((uintptr_t)k->s >> 4 ^ (uintptr_t)k->s >> 9) & (KC_SIZE / 2 - 1)) * 2;
     if (kc->e[i].s != k->s) {
-      lua_pushvalue(L, idx);                    /* keep it alive (replacing the old one) */
-      lua_setiuservalue(L, KCACHE_UV, (int)i + 1);
-      kc->e[i].s = k->s;
-      kc->e[i].hash = lt_hash_str(k->s, k->len);
-      if (k->tag == K_SSTR) sstr_cell(&kc->e[i].cell, k->s, k->len);
+      if (kc->e[i + 1].s == k->s) i++;
+      else kcache_fill(L, idx, kc, i, k);
     }
     k->hash = kc->e[i].hash;
     k->cell = kc->e[i].cell;                    /* (used only if K_SSTR) */
@@ -134,7 +145,7 @@ static inline void str_key(lua_State *L, int idx, KeyRef *k, int cached) {
 /* Read the key at idx.  Raises on a key that cannot be one (nothing owned yet).  Only the
 ** fields of its tag are set (the hot path of every access: no memset).  cached: the
 ** calling C function has the state's KCache as upvalue 1. */
-static inline void keyref(lua_State *L, int idx, KeyRef *k, int cached) {
+static LT_INLINE void keyref(lua_State *L, int idx, KeyRef *k, int cached) {
   int t = lua_type(L, idx);
   if (t != LUA_TSTRING) {
     lt_keyref_other(L, idx, k, t);
@@ -145,7 +156,7 @@ static inline void keyref(lua_State *L, int idx, KeyRef *k, int cached) {
   str_key(L, idx, k, cached);
 }
 
-static inline int key_eq(const Cell *c, const KeyRef *k) {
+static LT_INLINE int key_eq(const Cell *c, const KeyRef *k) {
   if (k->tag == K_SSTR) {                      /* the common key: tag, length and bytes */
     uint64_t a[2], b[2];
     memcpy(a, c, sizeof a);
@@ -335,7 +346,7 @@ static void sunlock(Shared *s) { lt_rawlock_release(&s->mu); }
 
 /* ------------------------------------------------------------------ the hash map */
 
-static Entry *find(Shared *s, const KeyRef *k) {
+static LT_INLINE Entry *find(Shared *s, const KeyRef *k) {
   size_t mask, i;
   if (s->count == 0) return NULL;
   mask = s->cap - 1;
