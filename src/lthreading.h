@@ -145,6 +145,7 @@ typedef struct lt_Proxy {
   lt_Object *obj;
   int flags;                        /* per-proxy, per-state bits for the class's own use */
   unsigned magic;                   /* LT_PROXY_MAGIC: see lt_checkself */
+  void *cache;                      /* per-proxy, per-state pointer for the class's own use */
 } lt_Proxy;
 #define LT_PROXY_MAGIC 0x6c744f62u  /* "ltOb" */
 

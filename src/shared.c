@@ -126,9 +126,8 @@ static void kcache_fill(lua_State *L, int idx, KCache *kc, size_t i, const KeyRe
 }
 
 /* Set k's hash, and its cell if a short string (k->s, k->len: the string at idx). */
-static LT_INLINE void str_key(lua_State *L, int idx, KeyRef *k, int cached) {
-  if (cached && k->len <= KC_MAXLEN) {
-    KCache *kc = (KCache *)lua_touserdata(L, KCACHE_UV);
+static LT_INLINE void str_key(lua_State *L, int idx, KeyRef *k, KCache *kc) {
+  if (kc != NULL && k->len <= KC_MAXLEN) {
     size_t i = (((uintptr_t)k->s >> 4 ^ (uintptr_t)k->s >> 9) & (KC_SIZE / 2 - 1)) * 2;
     if (kc->e[i].s != k->s) {
       if (kc->e[i + 1].s == k->s) i++;
@@ -143,9 +142,9 @@ static LT_INLINE void str_key(lua_State *L, int idx, KeyRef *k, int cached) {
 }
 
 /* Read the key at idx.  Raises on a key that cannot be one (nothing owned yet).  Only the
-** fields of its tag are set (the hot path of every access: no memset).  cached: the
-** calling C function has the state's KCache as upvalue 1. */
-static LT_INLINE void keyref(lua_State *L, int idx, KeyRef *k, int cached) {
+** fields of its tag are set (the hot path of every access: no memset).  kc: the state's
+** KCache, which the calling C function holds as upvalue 1, or NULL (no caching). */
+static LT_INLINE void keyref(lua_State *L, int idx, KeyRef *k, KCache *kc) {
   int t = lua_type(L, idx);
   if (t != LUA_TSTRING) {
     lt_keyref_other(L, idx, k, t);
@@ -153,7 +152,7 @@ static LT_INLINE void keyref(lua_State *L, int idx, KeyRef *k, int cached) {
   }
   k->s = lua_tolstring(L, idx, &k->len);
   k->tag = k->len <= SSTR_MAX ? K_SSTR : K_LSTR;
-  str_key(L, idx, k, cached);
+  str_key(L, idx, k, kc);
 }
 
 static LT_INLINE int key_eq(const Cell *c, const KeyRef *k) {
@@ -325,6 +324,29 @@ static Shared *checkshared(lua_State *L) {
   return (Shared *)lt_checkself(L, &SharedClass);
 }
 
+/* The Shared of the proxy at idx (lt_fastobject's test), or NULL; and *kc: the state's
+** KCache, for a function that holds it as upvalue 1: the proxy keeps it (lt_Proxy.cache)
+** from its first such call on, which spares the upvalue's lookup on every access.  (A
+** proxy and the functions called on it belong to one Lua state, hence one KCache.) */
+static LT_INLINE Shared *sharedproxy(lua_State *L, int idx, KCache **kc) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+  if (LT_LIKELY(p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy)
+                && p->magic == LT_PROXY_MAGIC && p->obj != NULL
+                && p->obj->cls == &SharedClass)) {
+    if (LT_UNLIKELY(p->cache == NULL)) p->cache = lua_touserdata(L, KCACHE_UV);
+    *kc = (KCache *)p->cache;
+    return (Shared *)p->obj;
+  }
+  *kc = NULL;
+  return NULL;
+}
+
+/* checkshared, with *kc as sharedproxy's. */
+static LT_INLINE Shared *checkshared_kc(lua_State *L, KCache **kc) {
+  Shared *s = sharedproxy(L, 1, kc);
+  return LT_LIKELY(s != NULL) ? s : checkshared(L);   /* (which raises) */
+}
+
 /* Take the lock, unless this thread holds it already in update(): then 0, holding nothing.
 ** A free lock is taken first, without looking at owner: nobody is in update() then.  (So
 ** the uncontended path makes one access to the lock's cache line, the CAS, not a read
@@ -426,11 +448,11 @@ static void fix_border(Shared *s, const KeyRef *k, int present) {
 /* ------------------------------------------------------------ reads and writes */
 
 /* Push s[k] (key at kidx). */
-static int do_get(lua_State *L, Shared *s, int kidx, int cached) {
+static int do_get(lua_State *L, Shared *s, int kidx, KCache *kc) {
   KeyRef k;
   Entry *e;
   Cell v;
-  keyref(L, kidx, &k, cached);             /* val_deliver's 3 slots: within LUA_MINSTACK */
+  keyref(L, kidx, &k, kc);                 /* val_deliver's 3 slots: within LUA_MINSTACK */
   slock(L, s);
   e = find(s, &k);
   if (e) { v = e->val; val_retain(&v); }
@@ -441,13 +463,13 @@ static int do_get(lua_State *L, Shared *s, int kidx, int cached) {
 }
 
 /* s[k] = v (key at kidx, value at vidx; nil removes). */
-static void do_set(lua_State *L, Shared *s, int kidx, int vidx, int cached) {
+static void do_set(lua_State *L, Shared *s, int kidx, int vidx, KCache *kc) {
   KeyRef k;
   Entry *e;
   Cell newv, oldk, oldv;
   Blob *kb = NULL;
   int oom = 0;
-  keyref(L, kidx, &k, cached);
+  keyref(L, kidx, &k, kc);
   oldk.tag = K_EMPTY;
   oldv.tag = V_FALSE;
   oldv.v.b = NULL;                         /* (never read: quiets -Wmaybe-uninitialized) */
@@ -522,7 +544,8 @@ static void own_metatable(lua_State *L) {
 }
 
 static int s_index(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   if (lua_type(L, 2) == LUA_TSTRING) {
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(3)) != LUA_TNIL) {  /* L: s k method */
@@ -538,38 +561,42 @@ static int s_index(lua_State *L) {
     }
     lua_pop(L, 1);
   }
-  return do_get(L, s, 2, 1);
+  return do_get(L, s, 2, kc);
 }
 
 /* The data behind a proxy's own metatable: (its method table, k).  Upvalue 1: KCache. */
 static int s_tindex(lua_State *L) {
-  lt_Object *o;
+  KCache *kc;
+  Shared *s;
   if (lua_type(L, 1) != LUA_TTABLE) luaL_typeerror(L, 1, "table");
   lua_rawgetp(L, 1, &K_SELF);                           /* L: t k s */
-  o = lt_fastobject(L, 3);
-  if (o == NULL || o->cls != &SharedClass) {            /* not one, or collected: say so */
+  if ((s = sharedproxy(L, 3, &kc)) == NULL) {           /* not one, or collected: say so */
     lua_replace(L, 1);
-    o = &checkshared(L)->obj;
+    checkshared(L);
   }
-  return do_get(L, (Shared *)o, 2, 1);
+  return do_get(L, s, 2, kc);
 }
 
 static int s_newindex(lua_State *L) {
-  do_set(L, checkshared(L), 2, 3, 1);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
+  do_set(L, s, 2, 3, kc);
   return 0;
 }
 
 static int s_get(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   luaL_checkany(L, 2);
-  return do_get(L, s, 2, 1);
+  return do_get(L, s, 2, kc);
 }
 
 static int s_set(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   luaL_checkany(L, 2);
   lua_settop(L, 3);
-  do_set(L, s, 2, 3, 1);
+  do_set(L, s, 2, 3, kc);
   return 0;
 }
 
@@ -585,7 +612,8 @@ static int s_len(lua_State *L) {
 
 /* s:incr(k, [delta = 1]) -> the new value; a missing key counts as 0. */
 static int s_incr(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   KeyRef k;
   Entry *e;
   Cell nv;
@@ -605,7 +633,7 @@ static int s_incr(lua_State *L) {
       break;
     default: luaL_typeerror(L, 3, "number");
   }
-  keyref(L, 2, &k, 1);
+  keyref(L, 2, &k, kc);
   kb = key_prepare(L, &k);
   if (!slock_unless_mine(s)) {
     blob_release(kb);
@@ -757,13 +785,14 @@ static int update_body(lua_State *L) {
 /* s:update(k, f): s[k] = f(s[k]) atomically; returns the new value.  If f raises, nothing
 ** changes.  f runs with the table locked: it must not touch this Shared (an error). */
 static int s_update(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   Upd u;
   Entry *e;
   Cell oldk, oldv;
   Blob *kb;
   int status, oom = 0;
-  keyref(L, 2, &u.k, 1);
+  keyref(L, 2, &u.k, kc);
   luaL_checkany(L, 3);
   lua_settop(L, 3);
   luaL_checkstack(L, 6, NULL);
@@ -950,7 +979,7 @@ static int f_shared(lua_State *L) {
       if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN && !lt_toproxy(L, 3))
         return luaL_error(L, "bad argument #1 to 'Shared' (keys are strings, numbers, booleans "
                           "or lthreading objects, got a %s key)", luaL_typename(L, 3));
-      do_set(L, s, 3, 4, 0);
+      do_set(L, s, 3, 4, NULL);
       lua_pop(L, 1);
     }
   }
