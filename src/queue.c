@@ -327,6 +327,14 @@ static Slot *fifo_peek(Queue *q) {
   return atomic_load_explicit(&sl->full, memory_order_acquire) ? sl : NULL;
 }
 
+/* Take the item in sl, just returned by fifo_peek (*tlock held): take(q, out, 1)'s work. */
+static void fifo_take(Queue *q, Slot *sl, Item *out) {
+  slot_get(sl, out);
+  q->head_idx++;
+  atomic_store_explicit(&q->nget, atomic_load_explicit(&q->nget, memory_order_relaxed) + 1,
+                        memory_order_release);
+}
+
 /* Is there an item for a getter (*tlock held)? */
 static int ready(Queue *q) {
   return q->kind == Q_FIFO ? fifo_peek(q) != NULL : avail(q) > 0;
@@ -514,10 +522,7 @@ static int wait_for(Queue *q, int want_items, int block, double deadline) {
 static int block_args(lua_State *L, int idx, double *deadline) {
   int block = 1;
   double timeout = -1;
-  if (lua_gettop(L) < idx) {                /* the common call: no arguments */
-    *deadline = LT_FOREVER;
-    return 1;
-  }
+  if (lua_gettop(L) < idx) { *deadline = LT_FOREVER; return 1; }   /* the common call */
   switch (lua_type(L, idx)) {
     case LUA_TNONE: case LUA_TNIL: break;
     case LUA_TNUMBER: timeout = lt_checktimeout(L, idx, lua_tonumber(L, idx)); break;
@@ -540,8 +545,8 @@ static int fail(lua_State *L, int status, int want_items) {
 static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
   int status;
   lock(q->plock);
-  if (!atomic_load(&q->shut) && room(q) > 0) status = OK;    /* wait_for's first check */
-  else status = wait_for(q, 0, block, deadline);
+  status = !atomic_load(&q->shut) && room(q) > 0 ? OK             /* wait_for's first check */
+           : wait_for(q, 0, block, deadline);
   if (status == OK && store(q, e, 1) == 0) status = -1;
   if (status == OK) lt_notify(&q->note, q_ready_p, q);
   unlock(q->plock);
@@ -596,9 +601,13 @@ static int q_put_nowait(lua_State *L) {
 static int get_common(lua_State *L, Queue *q, int block, double deadline) {
   int status;
   Item it;                                /* (lt_item_deliver's slots: within LUA_MINSTACK) */
+  Slot *sl;
   lock(q->tlock);
-  status = ready(q) ? OK : wait_for(q, 1, block, deadline);   /* wait_for's first check */
-  if (status == OK) take(q, &it, 1);
+  if (q->kind == Q_FIFO && (sl = fifo_peek(q)) != NULL) {     /* an item there: take it */
+    fifo_take(q, sl, &it);
+    status = OK;
+  } else if ((status = ready(q) ? OK : wait_for(q, 1, block, deadline)) == OK)
+    take(q, &it, 1);
   lt_notify(&q->note, q_ready_t, q);      /* (found it empty: the fd stops polling readable) */
   unlock(q->tlock);
   if (status == INTERRUPTED) { after_take(q); lt_intr_raise(L); }
