@@ -603,7 +603,7 @@ static int c_incr(lua_State *L) {
   return 1;
 }
 
-typedef struct CJob { const char *loop; long n; pthread_barrier_t *go; } CJob;
+typedef struct CJob { const char *loop; long n; pthread_barrier_t *ready, *go; } CJob;
 
 static void *contend_body(void *arg) {
   CJob *j = (CJob *)arg;
@@ -620,6 +620,7 @@ static void *contend_body(void *arg) {
   if (luaL_loadstring(L, j->loop) != LUA_OK) { fprintf(stderr, "baseline: %s\n", lua_tostring(L, -1)); exit(2); }
   lua_insert(L, -2);
   lua_pushinteger(L, j->n);
+  pthread_barrier_wait(j->ready);
   pthread_barrier_wait(j->go);
   if (lua_pcall(L, 2, 0, 0) != LUA_OK) { fprintf(stderr, "baseline: %s\n", lua_tostring(L, -1)); exit(2); }
   lua_close(L);
@@ -628,15 +629,21 @@ static void *contend_body(void *arg) {
 
 static double contend_run(const char *loop, int nthreads, long n) {
   pthread_t t[8];
-  pthread_barrier_t go;
-  CJob j = { loop, n, &go };
+  pthread_barrier_t ready, go;
+  CJob j = { loop, n, &ready, &go };
+  pthread_barrier_init(&ready, NULL, (unsigned)nthreads + 1);
   pthread_barrier_init(&go, NULL, (unsigned)nthreads + 1);
   cq_head = cq_tail = 0;
   for (int i = 0; i < nthreads; i++) start_thread(&t[i], contend_body, &j);
-  pthread_barrier_wait(&go);
+  /* as the Lua side: the clock starts once every thread is ready, before they are let go
+  ** (read after the release, it could start after the threads had done much of the work:
+  ** on 2 cores, 8 released threads may keep this one off a core for milliseconds) */
+  pthread_barrier_wait(&ready);
   double t0 = now();
+  pthread_barrier_wait(&go);
   for (int i = 0; i < nthreads; i++) pthread_join(t[i], NULL);
   double dt = now() - t0;
+  pthread_barrier_destroy(&ready);
   pthread_barrier_destroy(&go);
   return (double)nthreads * (double)n / dt / 1e6;
 }

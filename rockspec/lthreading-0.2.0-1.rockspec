@@ -28,7 +28,7 @@ build = {
             "src/lock.c", "src/lthreading.c", "src/marshal.c", "src/marshal_array.c",
             "src/marshal_decode.c", "src/notify.c", "src/object.c", "src/park.c", "src/pool.c",
             "src/pool_map.c", "src/process.c", "src/queue.c", "src/queue_item.c", "src/shared.c",
-            "src/sync.c", "src/thread.c", "src/worker.c",
+            "src/shared_hash.c", "src/sync.c", "src/thread.c", "src/worker.c",
          },
          defines = { "_GNU_SOURCE" },
          libraries = { "pthread", "dl" },

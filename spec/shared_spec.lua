@@ -387,4 +387,61 @@ describe("Shared", function()
     s:set("incr", nil)
     assert.is_nil(s:get("incr"))
   end)
+
+  it("a proxy used for many method calls (then it has its own metatable) still works", function()
+    local s = threading.Shared({k = 1, [1] = "a"})
+    local before = getmetatable(s)
+    assert.equal(2, s:incr("k"))
+    assert.is_true(rawequal(before, getmetatable(s)))   -- a few calls: the class metatable
+    for _ = 1, 20 do s:get("k") end
+    assert.is_false(rawequal(before, getmetatable(s)))  -- then one of its own
+    assert.equal("function", type(s.get))       -- methods still win over data
+    assert.is_true(rawequal(s.get, threading.Shared().get))
+    s.x = "y"                                   -- __newindex, __index, __len, pairs
+    assert.equal("y", s.x)
+    assert.equal(2, s.k)
+    assert.is_nil(s.absent)
+    assert.equal(1, #s)
+    local n = 0
+    for _ in pairs(s) do n = n + 1 end
+    assert.equal(3, n)
+    assert.matches("^Shared: ", tostring(s))
+    assert.has_error(function() return s[{}] end)
+    local inner = threading.Shared()
+    for _ = 1, 20 do inner:incr("n") end
+    s.inner = inner                             -- still an lthreading object (a key, a value)
+    s[inner] = true
+    assert.is_true(rawequal(inner, s.inner))
+    assert.is_true(s[inner])
+    assert.equal(5, H.run(function(sh) return sh:incr("k", 3) end, s))
+    local q = threading.Queue()
+    q:put(s)
+    assert.is_true(rawequal(s, q:get()))
+  end)
+
+  it("string keys hash the same whether cached or not, through garbage collection", function()
+    local s = threading.Shared()
+    for _ = 1, 3 do
+      for i = 1, 300 do
+        local k = "key" .. i                    -- new strings each round (old ones collected)
+        s:incr(k)
+        if i % 7 == 0 then s[k .. "x"] = i end
+      end
+      collectgarbage()
+    end
+    for i = 1, 300 do
+      assert.equal(3, s:get("key" .. i))
+      assert.equal(3, s["key" .. i])
+      if i % 7 == 0 then assert.equal(i, s:get("key" .. i .. "x")) end
+    end
+    local long = string.rep("L", 200)            -- long keys: never cached, still found
+    s[long] = 1
+    assert.equal(2, s:incr(string.rep("L", 200)))
+    local seen = H.run(function(sh)
+      local bad = 0
+      for i = 1, 300 do if sh["key" .. i] ~= 3 then bad = bad + 1 end end
+      return bad
+    end, s)
+    assert.equal(0, seen)
+  end)
 end)

@@ -85,10 +85,12 @@
 #define LT_UNUSED(x) ((void)(x))
 #define LT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define LT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LT_INLINE inline __attribute__((always_inline))   /* a hot path's helper */
 #else
 #define LT_UNUSED(x) ((void)(x))
 #define LT_LIKELY(x) (x)
 #define LT_UNLIKELY(x) (x)
+#define LT_INLINE inline
 #endif
 
 /* ============================================================================= COMPAT */
@@ -143,6 +145,7 @@ typedef struct lt_Proxy {
   lt_Object *obj;
   int flags;                        /* per-proxy, per-state bits for the class's own use */
   unsigned magic;                   /* LT_PROXY_MAGIC: see lt_checkself */
+  void *cache;                      /* per-proxy, per-state pointer for the class's own use */
 } lt_Proxy;
 #define LT_PROXY_MAGIC 0x6c744f62u  /* "ltOb" */
 

@@ -199,6 +199,7 @@ static lt_Proxy *emptyproxy(lua_State *L, const lt_Class *cls) {
   p->obj = NULL;
   p->flags = 0;
   p->magic = LT_PROXY_MAGIC;
+  p->cache = NULL;
   push_metatable(L, cls);
   lua_setmetatable(L, -2);
   return p;

@@ -1,7 +1,8 @@
 /*
 ** queue.c -- Queue, LifoQueue, PriorityQueue, SimpleQueue: messages between threads.
 **   This file: the storage, the blocking, the methods.  Marshaling an item into an Item
-**   and back, and PriorityQueue's keys, are in queue_item.c (queue.h: what they share).
+**   and back, and PriorityQueue's keys and heap, are in queue_item.c (queue.h: what they
+**   share).
 **
 ** STORAGE
 **   Queue/SimpleQueue (FIFO): a linked list of fixed segments with TWO locks, as in
@@ -198,12 +199,16 @@ static const lt_Class PrioClass = { "PriorityQueue", 0, queue_destroy, mt_prio }
 static const lt_Class Prio0Class = { "PriorityQueue", 0, queue_destroy, mt_prio0 };
 static const lt_Class SimpleClass = { "SimpleQueue", 0, queue_destroy, mt_simple };
 
-static Queue *checkq(lua_State *L) {
-  lt_Object *o = lt_fastobject(L, 1);               /* the four classes share the methods */
-  if (o != NULL && o->cls->destroy == queue_destroy) return (Queue *)o;
-  o = lt_toobject(L, 1, NULL);
+static Queue *checkq_slow(lua_State *L) {
+  lt_Object *o = lt_toobject(L, 1, NULL);
   if (o == NULL || o->cls->destroy != queue_destroy) luaL_typeerror(L, 1, "Queue");
   return (Queue *)o;
+}
+
+static inline Queue *checkq(lua_State *L) {
+  lt_Object *o = lt_fastobject(L, 1);               /* the four classes share the methods */
+  if (LT_LIKELY(o != NULL && o->cls->destroy == queue_destroy)) return (Queue *)o;
+  return checkq_slow(L);
 }
 
 static void lock(lt_RawLock *l) { lt_rawlock_acquire(l, 1, LT_FOREVER); }
@@ -258,34 +263,6 @@ static int reserve(Queue *q, size_t want) {
   return 1;
 }
 
-static void heap_push(Queue *q, size_t n, PEntry *e) {
-  size_t i = n;
-  e->seq = q->seq++;
-  while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!lt_entry_lt(e, &q->heap[parent])) break;
-    q->heap[i] = q->heap[parent];
-    i = parent;
-  }
-  q->heap[i] = *e;
-}
-
-static void heap_pop(Queue *q, size_t n, Item *out) {
-  PEntry last = q->heap[n - 1];
-  size_t i = 0, m = n - 1;
-  *out = q->heap[0].item;
-  lt_key_free(&q->heap[0].key);              /* free() only: fine under the lock */
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= m) break;
-    if (c + 1 < m && lt_entry_lt(&q->heap[c + 1], &q->heap[c])) c++;
-    if (!lt_entry_lt(&q->heap[c], &last)) break;
-    q->heap[i] = q->heap[c];
-    i = c;
-  }
-  if (m > 0) q->heap[i] = last;
-}
-
 /*
 ** Store and publish k prepared entries (*plock held; shut and room checked).  Returns k,
 ** or 0 when out of memory (nothing stored then: a FIFO's segments are all allocated
@@ -327,7 +304,7 @@ static size_t store(Queue *q, PEntry *e, size_t k) {
   if (n + k < n || !reserve(q, n + k)) return 0;
   for (i = 0; i < k; i++) {
     if (q->kind == Q_LIFO) q->stack[n + i] = e[i].item;
-    else heap_push(q, n + i, &e[i]);
+    else { e[i].seq = q->seq++; lt_heap_push(q->heap, n + i, &e[i]); }
   }
   atomic_store_explicit(&q->nput, atomic_load_explicit(&q->nput, memory_order_relaxed) + k,
                         memory_order_release);
@@ -350,6 +327,14 @@ static Slot *fifo_peek(Queue *q) {
   return atomic_load_explicit(&sl->full, memory_order_acquire) ? sl : NULL;
 }
 
+/* Take the item in sl, just returned by fifo_peek (*tlock held): take(q, out, 1)'s work. */
+static void fifo_take(Queue *q, Slot *sl, Item *out) {
+  slot_get(sl, out);
+  q->head_idx++;
+  atomic_store_explicit(&q->nget, atomic_load_explicit(&q->nget, memory_order_relaxed) + 1,
+                        memory_order_release);
+}
+
 /* Is there an item for a getter (*tlock held)? */
 static int ready(Queue *q) {
   return q->kind == Q_FIFO ? fifo_peek(q) != NULL : avail(q) > 0;
@@ -369,7 +354,7 @@ static size_t take(Queue *q, Item *out, size_t max) {
     if (max > n) max = n;
     for (; k < max; k++, n--) {
       if (q->kind == Q_LIFO) out[k] = q->stack[n - 1];
-      else heap_pop(q, n, &out[k]);
+      else lt_heap_pop(q->heap, n, &out[k]);
     }
   }
   atomic_store_explicit(&q->nget, atomic_load_explicit(&q->nget, memory_order_relaxed) + k,
@@ -537,6 +522,7 @@ static int wait_for(Queue *q, int want_items, int block, double deadline) {
 static int block_args(lua_State *L, int idx, double *deadline) {
   int block = 1;
   double timeout = -1;
+  if (lua_gettop(L) < idx) { *deadline = LT_FOREVER; return 1; }   /* the common call */
   switch (lua_type(L, idx)) {
     case LUA_TNONE: case LUA_TNIL: break;
     case LUA_TNUMBER: timeout = lt_checktimeout(L, idx, lua_tonumber(L, idx)); break;
@@ -559,7 +545,8 @@ static int fail(lua_State *L, int status, int want_items) {
 static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
   int status;
   lock(q->plock);
-  status = wait_for(q, 0, block, deadline);
+  status = !atomic_load(&q->shut) && room(q) > 0 ? OK             /* wait_for's first check */
+           : wait_for(q, 0, block, deadline);
   if (status == OK && store(q, e, 1) == 0) status = -1;
   if (status == OK) lt_notify(&q->note, q_ready_p, q);
   unlock(q->plock);
@@ -613,11 +600,14 @@ static int q_put_nowait(lua_State *L) {
 
 static int get_common(lua_State *L, Queue *q, int block, double deadline) {
   int status;
-  Item it;
-  luaL_checkstack(L, 4, NULL);
+  Item it;                                /* (lt_item_deliver's slots: within LUA_MINSTACK) */
+  Slot *sl;
   lock(q->tlock);
-  status = wait_for(q, 1, block, deadline);
-  if (status == OK) take(q, &it, 1);
+  if (q->kind == Q_FIFO && (sl = fifo_peek(q)) != NULL) {     /* an item there: take it */
+    fifo_take(q, sl, &it);
+    status = OK;
+  } else if ((status = ready(q) ? OK : wait_for(q, 1, block, deadline)) == OK)
+    take(q, &it, 1);
   lt_notify(&q->note, q_ready_t, q);      /* (found it empty: the fd stops polling readable) */
   unlock(q->tlock);
   if (status == INTERRUPTED) { after_take(q); lt_intr_raise(L); }

@@ -53,6 +53,10 @@ void lt_item_deliver(lua_State *L, Item *it);
 
 /* Priorities (queue_item.c) */
 int  lt_entry_lt(const PEntry *a, const PEntry *b);   /* by key, then sequence number */
+/* The heap (under the queue's lock; never raises): push *e (seq set) as heap[n], the n
+** entries before it a heap; pop heap[0]'s item into *out, freeing its key. */
+void lt_heap_push(PEntry *heap, size_t n, const PEntry *e);
+void lt_heap_pop(PEntry *heap, size_t n, Item *out);
 void lt_entry_free(PEntry *e);
 void lt_key_free(PKey *k);
 /* Push the priority of the item at idx (a table whose first element is a number or a

@@ -1,6 +1,6 @@
 /*
 ** queue_item.c -- the queue's items and priorities: marshaling one value into an Item and
-** back, PriorityQueue's keys, and put_many's batch of prepared entries.
+** back, PriorityQueue's keys and heap, and put_many's batch of prepared entries.
 **
 ** ITEMS
 **   An item is marshaled once, on put, into a 16-byte Item: booleans, numbers and strings
@@ -22,7 +22,8 @@
 ** LOCKING
 **   None taken here.  queue.c calls what may raise (encoding, pushing, fetching a key) and
 **   lt_item_free/lt_entry_free (lt_buf_free may run a destructor) with no lock held; under
-**   its locks it calls only lt_entry_lt and lt_key_free (plain free()).
+**   its locks it calls only lt_entry_lt, lt_key_free (plain free()) and the heap's
+**   lt_heap_push/lt_heap_pop (which call only those two).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,35 @@ int lt_key_copy(lua_State *L, int idx, PKey *k) {
 }
 
 void lt_key_free(PKey *k) { if (k->tag == K_STR) { free(k->u.str.s); k->tag = K_INT; } }
+
+/* The heap of a PriorityQueue: heap[0 .. n) is a binary min-heap under lt_entry_lt.  Push
+** *e (its seq already set) as heap[n]; pop heap[0]'s item into *out (its key freed). */
+void lt_heap_push(PEntry *heap, size_t n, const PEntry *e) {
+  size_t i = n;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!lt_entry_lt(e, &heap[parent])) break;
+    heap[i] = heap[parent];
+    i = parent;
+  }
+  heap[i] = *e;
+}
+
+void lt_heap_pop(PEntry *heap, size_t n, Item *out) {
+  PEntry last = heap[n - 1];
+  size_t i = 0, m = n - 1;
+  *out = heap[0].item;
+  lt_key_free(&heap[0].key);                 /* free() only: fine under the lock */
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= m) break;
+    if (c + 1 < m && lt_entry_lt(&heap[c + 1], &heap[c])) c++;
+    if (!lt_entry_lt(&heap[c], &last)) break;
+    heap[i] = heap[c];
+    i = c;
+  }
+  if (m > 0) heap[i] = last;
+}
 
 /* ======================================================================== BATCHES */
 

@@ -22,8 +22,9 @@
 **   t[border + 1] = v and removing t[border], each in one locked step.
 **
 ** HASHING
-**   Keyed with a random per-process seed (see HASH SEED below): chosen keys cannot be made
-**   to collide.  The slot order, and so the order of pairs(), differs between processes.
+**   Keyed with a random per-process seed (see HASH SEED in shared_hash.c): chosen keys
+**   cannot be made to collide.  The slot order, and so the order of pairs(), differs
+**   between processes.  String hashes are cached per lua_State: see KEY HASH CACHE.
 **
 ** ATOMIC UPDATE
 **   update(k, f) holds the lock while f runs in the caller's state (under lua_pcall, so an
@@ -46,18 +47,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lthreading.h"
-
-#define SSTR_MAX 14
+#include "shared.h"
 
 /* ========================================================================== BLOBS */
 
-typedef struct Blob {
+struct Blob {                  /* (typedef in shared.h) */
   atomic_int refs;
   lt_Buf *buf;                 /* NULL: a string of len bytes in data[] */
   size_t len;
   char data[1];
-} Blob;
+};
 
 static void blob_release(Blob *b) {
   if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
@@ -83,171 +82,90 @@ static Blob *blob_str(const char *s, size_t len) {
 
 /* ===================================================================== KEYS, VALUES */
 
-enum { K_EMPTY, K_FALSE, K_TRUE, K_INT, K_FLT, K_SSTR, K_LSTR, K_OBJ };
-enum { V_FALSE, V_TRUE, V_INT, V_FLT, V_SSTR, V_BLOB };
-
-/* Keys and values share this 16-byte shape; a short string spans s[] and v. */
-typedef struct Cell {
-  unsigned char tag, len;
-  char s[6];
-  union { lua_Integer i; lua_Number n; Blob *b; lt_Object *o; } v;
-} Cell;
-#define CSTR(c) ((char *)(c) + offsetof(Cell, s))
+/* The key and value types (enum K_*, V_*, Cell, KeyRef) are in shared.h. */
 
 typedef struct Entry { uint64_t hash; Cell key, val; } Entry;
 
-/* A key as found on a Lua stack, for lookups: nothing allocated. */
-typedef struct KeyRef {
-  int tag;
-  lua_Integer i;
-  lua_Number n;
-  const char *s;
-  size_t len;
-  lt_Object *o;
-  uint64_t hash;
-} KeyRef;
-
-static uint64_t mix64(uint64_t x) {            /* splitmix64's finalizer */
-  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 /*
-** HASH SEED.  Keys may come from whoever feeds a program its data, so the hashes are keyed
-** with a per-process random seed (as Lua seeds its string hash per state): without it, one
-** could pick many keys that fall on the same slot and make every access linear.  Strings
-** use SipHash-1-3 (Python's and Rust's string hash), a keyed function that has no
-** seed-independent multicollisions; numbers and objects go through the splitmix64
-** finalizer after an XOR with the seed (one instruction more than unseeded).  The seed is
-** made once, by the first Shared() of the process; every thread that reaches a Shared got
-** it after that (through whatever handed it over), so the plain reads below are ordered.
+** KEY HASH CACHE.  Hashing a string key (SipHash) was most of the cost of an uncontended
+** s.k, s:get('k') or s:incr('k').  Each lua_State has a small cache (2-way set
+** associative, so two keys used in turn never evict each other) from a string's address
+** to its hash and stored form: a userdata that the functions reading keys from Lua hold
+** as upvalue 1 (made with the class metatable, so one per state).  Only strings Lua interns
+** are cached (up to 40 bytes: equal ones are one object, so a repeated key hits), and the
+** cache keeps each of them alive in a user value of the userdata: while an entry is there
+** its string cannot be collected, so no other string can have its address -- an address
+** that matches is the same string, with the same hash.  One state runs on one OS thread at
+** a time: no locking.
 */
-static struct { uint64_t k0, k1, num, flt, obj; } seed;
-static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+#define KC_SIZE 16                              /* entries (sets of 2), a power of two */
+#define KC_MAXLEN 40                            /* LUAI_MAXSHORTLEN: Lua interns up to it */
+typedef struct KCache { struct { const char *s; uint64_t hash; Cell cell; } e[KC_SIZE]; } KCache;
+#define KCACHE_UV lua_upvalueindex(1)
 
-static void seed_init(void) {
-  uint64_t r[5];
-  size_t got = 0;
-#if defined(SYS_getrandom)
-  while (got < sizeof r) {          /* GRND_NONBLOCK: never wait for the entropy pool */
-    long n = syscall(SYS_getrandom, (char *)r + got, sizeof r - got, 1 /* GRND_NONBLOCK */);
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-#endif
-  if (got < sizeof r) {
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    got = 0;
-    while (fd >= 0 && got < sizeof r) {
-      ssize_t n = read(fd, (char *)r + got, sizeof r - got);
-      if (n <= 0) break;
-      got += (size_t)n;
+/* The stored form of a short string key: tag, length, bytes, zeros. */
+static void sstr_cell(Cell *c, const char *s, size_t len) {
+  size_t i;
+  memset(c, 0, sizeof *c);
+  c->tag = K_SSTR;
+  c->len = (unsigned char)len;
+  for (i = 0; i < len; i++) CSTR(c)[i] = s[i];          /* short: no memcpy call */
+}
+
+/* A miss in the set of entries i, i + 1: the string at idx (k) becomes entry i, the old
+** entry i moves to i + 1 (with its string: user value j + 1 holds entry j's). */
+static void kcache_fill(lua_State *L, int idx, KCache *kc, size_t i, const KeyRef *k) {
+  lua_getiuservalue(L, KCACHE_UV, (int)i + 1);
+  lua_setiuservalue(L, KCACHE_UV, (int)i + 2);
+  kc->e[i + 1] = kc->e[i];
+  lua_pushvalue(L, idx);                        /* keep it alive */
+  lua_setiuservalue(L, KCACHE_UV, (int)i + 1);
+  kc->e[i].s = k->s;
+  kc->e[i].hash = lt_hash_str(k->s, k->len);
+  if (k->tag == K_SSTR) sstr_cell(&kc->e[i].cell, k->s, k->len);
+}
+
+/* Set k's hash, and its cell if a short string (k->s, k->len: the string at idx). */
+static LT_INLINE void str_key(lua_State *L, int idx, KeyRef *k, KCache *kc) {
+  if (kc != NULL && k->len <= KC_MAXLEN) {
+    size_t i = (((uintptr_t)k->s >> 4 ^ (uintptr_t)k->s >> 9) & (KC_SIZE / 2 - 1)) * 2;
+    if (kc->e[i].s != k->s) {
+      if (kc->e[i + 1].s == k->s) i++;
+      else kcache_fill(L, idx, kc, i, k);
     }
-    if (fd >= 0) close(fd);
+    k->hash = kc->e[i].hash;
+    k->cell = kc->e[i].cell;                    /* (used only if K_SSTR) */
+    return;
   }
-  if (got < sizeof r) {             /* no randomness: clocks, addresses, pid */
-    struct timespec a, b;
-    uint64_t x;
-    size_t i;
-    clock_gettime(CLOCK_REALTIME, &a);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    x = (uint64_t)a.tv_sec * 1000000007ULL ^ (uint64_t)a.tv_nsec ^ ((uint64_t)b.tv_nsec << 32)
-        ^ (uint64_t)(uintptr_t)&x ^ ((uint64_t)(uintptr_t)&seed << 16) ^ (uint64_t)getpid();
-    for (i = 0; i < 5; i++) r[i] = mix64(x += 0x9e3779b97f4a7c15ULL);
-  }
-  seed.k0 = r[0]; seed.k1 = r[1]; seed.num = r[2]; seed.flt = r[3]; seed.obj = r[4];
+  k->hash = lt_hash_str(k->s, k->len);
+  if (k->tag == K_SSTR) sstr_cell(&k->cell, k->s, k->len);
 }
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do {                                                          \
-    v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                   \
-    v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                      \
-    v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                      \
-    v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); } while (0)
-
-/* SipHash-1-3 under the process's seed (words read in native byte order: the value only
-** has to agree within the process). */
-static uint64_t hash_str(const char *s, size_t len) {
-  uint64_t v0 = 0x736f6d6570736575ULL ^ seed.k0, v1 = 0x646f72616e646f6dULL ^ seed.k1;
-  uint64_t v2 = 0x6c7967656e657261ULL ^ seed.k0, v3 = 0x7465646279746573ULL ^ seed.k1;
-  uint64_t b = (uint64_t)len << 56, m;
-  const unsigned char *p = (const unsigned char *)s, *end = p + (len & ~(size_t)7);
-  for (; p != end; p += 8) {
-    memcpy(&m, p, 8);
-    v3 ^= m; SIPROUND; v0 ^= m;
-  }
-  switch (len & 7) {
-    case 7: b |= (uint64_t)p[6] << 48; /* FALLTHROUGH */
-    case 6: b |= (uint64_t)p[5] << 40; /* FALLTHROUGH */
-    case 5: b |= (uint64_t)p[4] << 32; /* FALLTHROUGH */
-    case 4: b |= (uint64_t)p[3] << 24; /* FALLTHROUGH */
-    case 3: b |= (uint64_t)p[2] << 16; /* FALLTHROUGH */
-    case 2: b |= (uint64_t)p[1] << 8;  /* FALLTHROUGH */
-    case 1: b |= (uint64_t)p[0];       /* FALLTHROUGH */
-    default: break;
-  }
-  v3 ^= b; SIPROUND; v0 ^= b;
-  v2 ^= 0xff; SIPROUND; SIPROUND; SIPROUND;
-  return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static uint64_t hash_int(lua_Integer i) { return mix64((uint64_t)i ^ seed.num); }
 
 /* Read the key at idx.  Raises on a key that cannot be one (nothing owned yet).  Only the
-** fields of its tag are set (the hot path of every access: no memset). */
-static void keyref(lua_State *L, int idx, KeyRef *k) {
-  switch (lua_type(L, idx)) {
-    case LUA_TSTRING:
-      k->s = lua_tolstring(L, idx, &k->len);
-      k->tag = k->len <= SSTR_MAX ? K_SSTR : K_LSTR;
-      k->hash = hash_str(k->s, k->len);
-      return;
-    case LUA_TNUMBER: {
-      lua_Number n = lua_tonumber(L, idx);
-      if (lua_isinteger(L, idx)) {
-        k->tag = K_INT; k->i = lua_tointeger(L, idx);
-      } else if (isnan(n)) {
-        luaL_argerror(L, idx, "Shared index is NaN");
-      } else if (n == floor(n) && n >= -9223372036854775808.0 && n < 9223372036854775808.0) {
-        k->tag = K_INT; k->i = (lua_Integer)n;
-      } else {
-        uint64_t bits;
-        k->tag = K_FLT; k->n = n;
-        memcpy(&bits, &n, sizeof bits);
-        k->hash = mix64(bits ^ seed.flt);
-        return;
-      }
-      k->hash = hash_int(k->i);
-      return;
-    }
-    case LUA_TBOOLEAN:
-      k->tag = lua_toboolean(L, idx) ? K_TRUE : K_FALSE;
-      k->hash = mix64((uint64_t)k->tag * 0x9e3779b97f4a7c15ULL);
-      return;
-    case LUA_TUSERDATA: {
-      lt_Proxy *p = lt_toproxy(L, idx);
-      if (p != NULL) {
-        k->tag = K_OBJ; k->o = p->obj;
-        k->hash = mix64((uint64_t)(uintptr_t)p->obj ^ seed.obj);
-        return;
-      }
-    }
-    /* FALLTHROUGH */
-    default:
-      if (lua_isnoneornil(L, idx)) luaL_argerror(L, idx, "Shared index is nil");
-      luaL_argerror(L, idx, lua_pushfstring(L, "Shared keys are strings, numbers, booleans "
-                                            "or lthreading objects (got %s)",
-                                            luaL_typename(L, idx)));
+** fields of its tag are set (the hot path of every access: no memset).  kc: the state's
+** KCache, which the calling C function holds as upvalue 1, or NULL (no caching). */
+static LT_INLINE void keyref(lua_State *L, int idx, KeyRef *k, KCache *kc) {
+  int t = lua_type(L, idx);
+  if (t != LUA_TSTRING) {
+    lt_keyref_other(L, idx, k, t);
+    return;
   }
+  k->s = lua_tolstring(L, idx, &k->len);
+  k->tag = k->len <= SSTR_MAX ? K_SSTR : K_LSTR;
+  str_key(L, idx, k, kc);
 }
 
-static int key_eq(const Cell *c, const KeyRef *k) {
+static LT_INLINE int key_eq(const Cell *c, const KeyRef *k) {
+  if (k->tag == K_SSTR) {                      /* the common key: tag, length and bytes */
+    uint64_t a[2], b[2];
+    memcpy(a, c, sizeof a);
+    memcpy(b, &k->cell, sizeof b);
+    return a[0] == b[0] && a[1] == b[1];
+  }
   if (c->tag != k->tag) return 0;
   switch (k->tag) {
     case K_INT: return c->v.i == k->i;
     case K_FLT: return c->v.n == k->n;
-    case K_SSTR: return c->len == k->len && memcmp(CSTR(c), k->s, k->len) == 0;
     case K_LSTR: return c->v.b->len == k->len && memcmp(c->v.b->data, k->s, k->len) == 0;
     case K_OBJ: return c->v.o == k->o;
     default: return 1;
@@ -273,7 +191,7 @@ static void key_store(Cell *c, const KeyRef *k, Blob **kb, const lt_Object *owne
   switch (k->tag) {
     case K_INT: c->v.i = k->i; break;
     case K_FLT: c->v.n = k->n; break;
-    case K_SSTR: c->len = (unsigned char)k->len; memcpy(CSTR(c), k->s, k->len); break;
+    case K_SSTR: *c = k->cell; break;
     case K_LSTR: c->v.b = *kb; *kb = NULL; break;
     case K_OBJ: c->v.o = k->o; if (k->o != owner) lt_incref(k->o); break;
     default: break;
@@ -406,18 +324,51 @@ static Shared *checkshared(lua_State *L) {
   return (Shared *)lt_checkself(L, &SharedClass);
 }
 
+/* The Shared of the proxy at idx (lt_fastobject's test), or NULL; and *kc: the state's
+** KCache, for a function that holds it as upvalue 1: the proxy keeps it (lt_Proxy.cache)
+** from its first such call on, which spares the upvalue's lookup on every access.  (A
+** proxy and the functions called on it belong to one Lua state, hence one KCache.) */
+static LT_INLINE Shared *sharedproxy(lua_State *L, int idx, KCache **kc) {
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
+  if (LT_LIKELY(p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy)
+                && p->magic == LT_PROXY_MAGIC && p->obj != NULL
+                && p->obj->cls == &SharedClass)) {
+    if (LT_UNLIKELY(p->cache == NULL)) p->cache = lua_touserdata(L, KCACHE_UV);
+    *kc = (KCache *)p->cache;
+    return (Shared *)p->obj;
+  }
+  *kc = NULL;
+  return NULL;
+}
+
+/* checkshared, with *kc as sharedproxy's. */
+static LT_INLINE Shared *checkshared_kc(lua_State *L, KCache **kc) {
+  Shared *s = sharedproxy(L, 1, kc);
+  return LT_LIKELY(s != NULL) ? s : checkshared(L);   /* (which raises) */
+}
+
+/* Take the lock, unless this thread holds it already in update(): then 0, holding nothing.
+** A free lock is taken first, without looking at owner: nobody is in update() then.  (So
+** the uncontended path makes one access to the lock's cache line, the CAS, not a read
+** and then the CAS.) */
+static int slock_unless_mine(Shared *s) {
+  if (LT_LIKELY(lt_rawlock_acquire(&s->mu, 0, LT_FOREVER))) return 1;
+  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) return 0;
+  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
+  return 1;
+}
+
 /* Take the lock; raise (holding nothing) if this thread holds it already in update(). */
 static void slock(lua_State *L, Shared *s) {
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident())
+  if (!slock_unless_mine(s))
     luaL_error(L, "Shared accessed from inside its own update() function");
-  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
 }
 
 static void sunlock(Shared *s) { lt_rawlock_release(&s->mu); }
 
 /* ------------------------------------------------------------------ the hash map */
 
-static Entry *find(Shared *s, const KeyRef *k) {
+static LT_INLINE Entry *find(Shared *s, const KeyRef *k) {
   size_t mask, i;
   if (s->count == 0) return NULL;
   mask = s->cap - 1;
@@ -430,7 +381,7 @@ static Entry *find(Shared *s, const KeyRef *k) {
 
 static int has_int(Shared *s, lua_Integer i) {
   KeyRef k;
-  k.tag = K_INT; k.i = i; k.hash = hash_int(i);
+  k.tag = K_INT; k.i = i; k.hash = lt_hash_int(i);
   return find(s, &k) != NULL;
 }
 
@@ -497,11 +448,11 @@ static void fix_border(Shared *s, const KeyRef *k, int present) {
 /* ------------------------------------------------------------ reads and writes */
 
 /* Push s[k] (key at kidx). */
-static int do_get(lua_State *L, Shared *s, int kidx) {
+static int do_get(lua_State *L, Shared *s, int kidx, KCache *kc) {
   KeyRef k;
   Entry *e;
   Cell v;
-  keyref(L, kidx, &k);                     /* val_deliver's 3 slots: within LUA_MINSTACK */
+  keyref(L, kidx, &k, kc);                 /* val_deliver's 3 slots: within LUA_MINSTACK */
   slock(L, s);
   e = find(s, &k);
   if (e) { v = e->val; val_retain(&v); }
@@ -512,15 +463,16 @@ static int do_get(lua_State *L, Shared *s, int kidx) {
 }
 
 /* s[k] = v (key at kidx, value at vidx; nil removes). */
-static void do_set(lua_State *L, Shared *s, int kidx, int vidx) {
+static void do_set(lua_State *L, Shared *s, int kidx, int vidx, KCache *kc) {
   KeyRef k;
   Entry *e;
   Cell newv, oldk, oldv;
   Blob *kb = NULL;
   int oom = 0;
-  keyref(L, kidx, &k);
+  keyref(L, kidx, &k, kc);
   oldk.tag = K_EMPTY;
   oldv.tag = V_FALSE;
+  oldv.v.b = NULL;                         /* (never read: quiets -Wmaybe-uninitialized) */
   if (lua_isnil(L, vidx)) {
     slock(L, s);
     if ((e = find(s, &k)) != NULL) { erase(s, e, &oldk, &oldv); fix_border(s, &k, 0); }
@@ -529,12 +481,11 @@ static void do_set(lua_State *L, Shared *s, int kidx, int vidx) {
     val_encode(L, vidx, &newv, &s->obj);            /* may raise: nothing owned yet */
     if (k.tag == K_LSTR && (kb = blob_str(k.s, k.len)) == NULL) oom = 1;
     if (!oom) {
-      if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+      if (!slock_unless_mine(s)) {
         val_release(&newv);
         blob_release(kb);
         luaL_error(L, "Shared accessed from inside its own update() function");
       }
-      lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
       if ((e = find(s, &k)) != NULL) {
         oldv = e->val;
         e->val = newv;
@@ -554,33 +505,98 @@ static void do_set(lua_State *L, Shared *s, int kidx, int vidx) {
 
 /* ======================================================================== METHODS */
 
-/* s[k]: a method name gives the method (use s:get(k) for such keys); else the value. */
+/*
+** METHOD LOOKUP.  s[k]: a method name gives the method (use s:get(k) for such keys); else
+** the value.  The class metatable's __index is s_index, a C function, and a C call per
+** lookup cost about as much as s:incr(k) itself.  So when a proxy has been used for
+** OWN_MT_AFTER methods (counted in its flags), s_index gives it a metatable of its own: a
+** copy of the class metatable whose __index is a table of the methods plus the proxy
+** (under &K_SELF), and that table's metatable (one per state) sends any other key to
+** s_tindex, which reads the data.  A method is then found by two table lookups, as in any
+** C library's userdata.  That costs about 500 bytes per proxy: a proxy used for a few
+** method calls only keeps the class metatable.
+**   s_index's upvalues: 1 KCache, 2 the class metatable, 3 the methods, 4 the metatable of
+**   the per-proxy method tables.
+*/
+static const char K_SELF = 0;
+#define OWN_MT_AFTER 16
+
+/* Give the proxy at 1 its own metatable (it has the class one). */
+static void own_metatable(lua_State *L) {
+  int i;
+  luaL_checkstack(L, 6, NULL);
+  lua_createtable(L, 0, 8);                             /* L: ... mt */
+  lua_createtable(L, 0, 8);                             /* L: ... mt methods */
+  for (i = 2; i <= 3; i++) {                            /* copy the class's tables */
+    lua_pushnil(L);
+    while (lua_next(L, lua_upvalueindex(i))) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, i == 2 ? -5 : -4);
+    }
+  }
+  lua_pushvalue(L, 1);
+  lua_rawsetp(L, -2, &K_SELF);
+  lua_pushvalue(L, lua_upvalueindex(4));
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "__index");                       /* L: ... mt */
+  lua_setmetatable(L, 1);
+}
+
 static int s_index(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   if (lua_type(L, 2) == LUA_TSTRING) {
     lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+    if (lua_rawget(L, lua_upvalueindex(3)) != LUA_TNIL) {  /* L: s k method */
+      lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);        /* (checkshared passed) */
+      if (p->flags < OWN_MT_AFTER && ++p->flags == OWN_MT_AFTER) {
+        int mine;
+        lua_getmetatable(L, 1);
+        mine = lua_rawequal(L, -1, lua_upvalueindex(2));
+        lua_pop(L, 1);
+        if (mine) own_metatable(L);
+      }
+      return 1;
+    }
     lua_pop(L, 1);
   }
-  return do_get(L, s, 2);
+  return do_get(L, s, 2, kc);
+}
+
+/* The data behind a proxy's own metatable: (its method table, k).  Upvalue 1: KCache. */
+static int s_tindex(lua_State *L) {
+  KCache *kc;
+  Shared *s;
+  if (lua_type(L, 1) != LUA_TTABLE) luaL_typeerror(L, 1, "table");
+  lua_rawgetp(L, 1, &K_SELF);                           /* L: t k s */
+  if ((s = sharedproxy(L, 3, &kc)) == NULL) {           /* not one, or collected: say so */
+    lua_replace(L, 1);
+    checkshared(L);
+  }
+  return do_get(L, s, 2, kc);
 }
 
 static int s_newindex(lua_State *L) {
-  do_set(L, checkshared(L), 2, 3);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
+  do_set(L, s, 2, 3, kc);
   return 0;
 }
 
 static int s_get(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   luaL_checkany(L, 2);
-  return do_get(L, s, 2);
+  return do_get(L, s, 2, kc);
 }
 
 static int s_set(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   luaL_checkany(L, 2);
   lua_settop(L, 3);
-  do_set(L, s, 2, 3);
+  do_set(L, s, 2, 3, kc);
   return 0;
 }
 
@@ -596,30 +612,33 @@ static int s_len(lua_State *L) {
 
 /* s:incr(k, [delta = 1]) -> the new value; a missing key counts as 0. */
 static int s_incr(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   KeyRef k;
   Entry *e;
   Cell nv;
   Blob *kb;
-  int isint, bad = -1, oom = 0;
+  int isint = 1, bad = -1, oom = 0;
   lua_Integer di = 1;
   lua_Number dn = 0;
-  if (lua_type(L, 3) == LUA_TSTRING) {      /* as Lua's arithmetic: "2" is the integer 2 */
-    if (lua_stringtonumber(L, lua_tostring(L, 3)) == 0) luaL_typeerror(L, 3, "number");
-    lua_replace(L, 3);
+  switch (lua_type(L, 3)) {
+    case LUA_TNONE: case LUA_TNIL: break;
+    case LUA_TSTRING:                       /* as Lua's arithmetic: "2" is the integer 2 */
+      if (lua_stringtonumber(L, lua_tostring(L, 3)) == 0) luaL_typeerror(L, 3, "number");
+      lua_replace(L, 3);
+      /* FALLTHROUGH */
+    case LUA_TNUMBER:
+      if ((isint = lua_isinteger(L, 3)) != 0) di = lua_tointeger(L, 3);
+      else dn = lua_tonumber(L, 3);
+      break;
+    default: luaL_typeerror(L, 3, "number");
   }
-  isint = lua_isnoneornil(L, 3) || lua_isinteger(L, 3);
-  if (!lua_isnoneornil(L, 3)) {
-    if (isint) di = lua_tointeger(L, 3);
-    else dn = luaL_checknumber(L, 3);
-  }
-  keyref(L, 2, &k);
+  keyref(L, 2, &k, kc);
   kb = key_prepare(L, &k);
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+  if (!slock_unless_mine(s)) {
     blob_release(kb);
     return luaL_error(L, "Shared accessed from inside its own update() function");
   }
-  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
   e = find(s, &k);
   if (e == NULL) {
     if (isint) { nv.tag = V_INT; nv.v.i = di; }
@@ -665,17 +684,16 @@ static int s_append(lua_State *L) {
   luaL_checkany(L, 2);
   if (lua_isnil(L, 2)) return luaL_argerror(L, 2, "cannot append nil");
   val_encode(L, 2, &newv, &s->obj);                     /* may raise: nothing owned yet */
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == lt_thread_ident()) {
+  if (!slock_unless_mine(s)) {
     val_release(&newv);
     return luaL_error(L, "Shared accessed from inside its own update() function");
   }
   k.tag = K_INT;
-  lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
   if (s->border == LUA_MAXINTEGER) full = 1;
   else if (!grow(s)) oom = 1;
   else {                                  /* s[border + 1] is nil: see LENGTH */
     k.i = s->border + 1;
-    k.hash = hash_int(k.i);
+    k.hash = lt_hash_int(k.i);
     insert(s, &k, &none)->val = newv;
     fix_border(s, &k, 1);
     n = s->border;
@@ -703,7 +721,7 @@ static int s_pop(lua_State *L) {
   slock(L, s);
   if (s->border > 0) {
     k.i = s->border;
-    k.hash = hash_int(k.i);
+    k.hash = lt_hash_int(k.i);
     if ((e = find(s, &k)) != NULL) { erase(s, e, &oldk, &oldv); fix_border(s, &k, 0); }
   }
   sunlock(s);
@@ -724,7 +742,7 @@ static int s_pop(lua_State *L) {
       lt_rawlock_acquire(&s->mu, 1, LT_FOREVER);
       if (s->border < LUA_MAXINTEGER && grow(s)) {
         k.i = s->border + 1;
-        k.hash = hash_int(k.i);
+        k.hash = lt_hash_int(k.i);
         insert(s, &k, &none)->val = oldv;
         fix_border(s, &k, 1);
         oldv.tag = V_FALSE;               /* the map owns it again */
@@ -767,13 +785,14 @@ static int update_body(lua_State *L) {
 /* s:update(k, f): s[k] = f(s[k]) atomically; returns the new value.  If f raises, nothing
 ** changes.  f runs with the table locked: it must not touch this Shared (an error). */
 static int s_update(lua_State *L) {
-  Shared *s = checkshared(L);
+  KCache *kc;
+  Shared *s = checkshared_kc(L, &kc);
   Upd u;
   Entry *e;
   Cell oldk, oldv;
   Blob *kb;
   int status, oom = 0;
-  keyref(L, 2, &u.k);
+  keyref(L, 2, &u.k, kc);
   luaL_checkany(L, 3);
   lua_settop(L, 3);
   luaL_checkstack(L, 6, NULL);
@@ -920,11 +939,28 @@ static void shared_metatable(lua_State *L) {
     {"__newindex", s_newindex}, {"__len", s_len}, {"__pairs", s_pairs},
     {"__tostring", s_tostring}, {NULL, NULL}
   };
-  lt_classmetatable(L, &SharedClass, meth, metameth);        /* L: mt */
-  lua_pushvalue(L, -1);
-  lua_getfield(L, -2, "__index");                             /* L: mt mt methods */
-  lua_pushcclosure(L, s_index, 2);
+  KCache *kc;
+  lt_classmetatable(L, &SharedClass, NULL, NULL);             /* L: mt */
+  kc = (KCache *)lt_newuserdata(L, sizeof *kc, KC_SIZE);      /* L: mt kc */
+  memset(kc, 0, sizeof *kc);
+  lua_newtable(L);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, meth, 1);                                  /* L: mt kc methods */
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, metameth, 1);                              /* L: mt kc methods mt */
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 1);                                   /* L: mt kc methods tmeta */
+  lua_pushvalue(L, -3);
+  lua_pushcclosure(L, s_tindex, 1);
   lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -5);
+  lua_pushvalue(L, -4);
+  lua_pushvalue(L, -4);                                       /* L: ... kc mt methods tmeta */
+  lua_pushcclosure(L, s_index, 4);
+  lua_setfield(L, -5, "__index");
+  lua_pop(L, 3);                                              /* L: mt */
 }
 
 /* Shared([init]): init's pairs are copied in (as s[k] = v each). */
@@ -932,7 +968,7 @@ static int f_shared(lua_State *L) {
   Shared *s;
   if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  pthread_once(&seed_once, seed_init);
+  lt_seed_init();
   s = (Shared *)lt_newobject(L, &SharedClass, sizeof(Shared));    /* L: init s */
   atomic_init(&s->mu.word, 0);
   atomic_init(&s->owner, 0);
@@ -943,7 +979,7 @@ static int f_shared(lua_State *L) {
       if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN && !lt_toproxy(L, 3))
         return luaL_error(L, "bad argument #1 to 'Shared' (keys are strings, numbers, booleans "
                           "or lthreading objects, got a %s key)", luaL_typename(L, 3));
-      do_set(L, s, 3, 4);
+      do_set(L, s, 3, 4, NULL);
       lua_pop(L, 1);
     }
   }
