@@ -146,6 +146,11 @@ typedef struct lt_Proxy {
   int flags;                        /* per-proxy, per-state bits for the class's own use */
   unsigned magic;                   /* LT_PROXY_MAGIC: see lt_checkself */
   void *cache;                      /* per-proxy, per-state pointer for the class's own use */
+  const lt_Class *cls;              /* obj's class, kept here so that a method's check of
+                                    ** its self reads only this state's memory: obj's own
+                                    ** header shares a cache line with its lock, which other
+                                    ** threads write (read first, that line would move twice
+                                    ** per call under contention) */
 } lt_Proxy;
 #define LT_PROXY_MAGIC 0x6c744f62u  /* "ltOb" */
 
@@ -168,7 +173,7 @@ lt_Object *lt_checkobject(lua_State *L, int idx, const lt_Class *cls); /* arg er
 ** also a pointer to a live lt_Object of the class -- it cannot happen by accident.
 ** lt_fastobject: the object by that test alone, or NULL (for methods shared by several
 ** classes, which check the class themselves).  lt_checkself: argument 1 of a method, of
-** class cls, else the full check with its error message.
+** class cls (by the proxy's copy of it), else the full check with its error message.
 */
 static inline lt_Object *lt_fastobject(lua_State *L, int idx) {
   lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
@@ -178,8 +183,10 @@ static inline lt_Object *lt_fastobject(lua_State *L, int idx) {
 }
 
 static inline lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
-  lt_Object *o = lt_fastobject(L, 1);
-  if (LT_LIKELY(o != NULL && o->cls == cls)) return o;
+  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
+  if (LT_LIKELY(p != NULL && lua_rawlen(L, 1) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC
+                && p->cls == cls && p->obj != NULL))
+    return p->obj;
   return lt_checkobject(L, 1, cls);
 }
 /* Fill the new metatable on top for a class: __index = methods, __gc, __name, __tostring,

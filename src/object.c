@@ -200,6 +200,7 @@ static lt_Proxy *emptyproxy(lua_State *L, const lt_Class *cls) {
   p->flags = 0;
   p->magic = LT_PROXY_MAGIC;
   p->cache = NULL;
+  p->cls = cls;
   push_metatable(L, cls);
   lua_setmetatable(L, -2);
   return p;

@@ -331,8 +331,7 @@ static Shared *checkshared(lua_State *L) {
 static LT_INLINE Shared *sharedproxy(lua_State *L, int idx, KCache **kc) {
   lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
   if (LT_LIKELY(p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy)
-                && p->magic == LT_PROXY_MAGIC && p->obj != NULL
-                && p->obj->cls == &SharedClass)) {
+                && p->magic == LT_PROXY_MAGIC && p->cls == &SharedClass && p->obj != NULL)) {
     if (LT_UNLIKELY(p->cache == NULL)) p->cache = lua_touserdata(L, KCACHE_UV);
     *kc = (KCache *)p->cache;
     return (Shared *)p->obj;
