@@ -146,11 +146,7 @@ typedef struct lt_Proxy {
   int flags;                        /* per-proxy, per-state bits for the class's own use */
   unsigned magic;                   /* LT_PROXY_MAGIC: see lt_checkself */
   void *cache;                      /* per-proxy, per-state pointer for the class's own use */
-  const lt_Class *cls;              /* obj's class, kept here so that a method's check of
-                                    ** its self reads only this state's memory: obj's own
-                                    ** header shares a cache line with its lock, which other
-                                    ** threads write (read first, that line would move twice
-                                    ** per call under contention) */
+  const lt_Class *cls;              /* obj's class (see lt_fastproxy) */
 } lt_Proxy;
 #define LT_PROXY_MAGIC 0x6c744f62u  /* "ltOb" */
 
@@ -171,22 +167,23 @@ lt_Object *lt_checkobject(lua_State *L, int idx, const lt_Class *cls); /* arg er
 ** whose magic word matches is taken as our proxy without looking at its metatable: a foreign
 ** userdata would need the same size and the same 32-bit magic at the same place, and then
 ** also a pointer to a live lt_Object of the class -- it cannot happen by accident.
-** lt_fastobject: the object by that test alone, or NULL (for methods shared by several
-** classes, which check the class themselves).  lt_checkself: argument 1 of a method, of
-** class cls (by the proxy's copy of it), else the full check with its error message.
+** lt_fastproxy: the proxy by that test, holding a live object, or NULL (for methods
+** shared by several classes, which check p->cls themselves).  lt_checkself: argument 1 of
+** a method, of class cls, else the full check with its error message.  Both read only the
+** proxy (the calling state's memory): the object's header shares a cache line with its
+** lock, which other threads write.
 */
-static inline lt_Object *lt_fastobject(lua_State *L, int idx) {
+static inline lt_Proxy *lt_fastproxy(lua_State *L, int idx) {
   lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
-  if (p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC)
-    return p->obj;
+  if (LT_LIKELY(p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC
+                && p->obj != NULL))
+    return p;
   return NULL;
 }
 
 static inline lt_Object *lt_checkself(lua_State *L, const lt_Class *cls) {
-  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, 1);
-  if (LT_LIKELY(p != NULL && lua_rawlen(L, 1) == sizeof(lt_Proxy) && p->magic == LT_PROXY_MAGIC
-                && p->cls == cls && p->obj != NULL))
-    return p->obj;
+  lt_Proxy *p = lt_fastproxy(L, 1);
+  if (LT_LIKELY(p != NULL && p->cls == cls)) return p->obj;
   return lt_checkobject(L, 1, cls);
 }
 /* Fill the new metatable on top for a class: __index = methods, __gc, __name, __tostring,

@@ -247,23 +247,28 @@ typedef struct Stream {
   lua_Integer count, label;
 } Stream;
 
+/* Push the reader's next element, a member of its current run of numbers (8 bytes there,
+** checked by the caller). */
+static LT_INLINE void run_number(lua_State *L, lt_ArrayIn *r) {
+  if (r->runtag == T_IRUN) {
+    lua_Integer v;
+    memcpy(&v, r->p, 8);
+    lua_pushinteger(L, v);
+  } else {
+    lua_Number v;
+    memcpy(&v, r->p, 8);
+    lua_pushnumber(L, v);
+  }
+  r->p += 8;
+  r->run--;
+  r->left--;
+}
+
 /* Push the next item, a number from a packed run inline (the common case), else through
 ** lt_array_next. */
 static void next_item(lua_State *L, lt_ArrayIn *r) {
-  if (LT_LIKELY(r->run > 0 && r->runtag != T_SRUN && r->end - r->p >= 8)) {
-    if (r->runtag == T_IRUN) {
-      lua_Integer v;
-      memcpy(&v, r->p, 8);
-      lua_pushinteger(L, v);
-    } else {
-      lua_Number v;
-      memcpy(&v, r->p, 8);
-      lua_pushnumber(L, v);
-    }
-    r->p += 8;
-    r->run--;
-    r->left--;
-  } else if (!lt_array_next(L, r, 2)) luaL_error(L, "corrupt lthreading message");
+  if (LT_LIKELY(r->run > 0 && r->runtag != T_SRUN && r->end - r->p >= 8)) run_number(L, r);
+  else if (!lt_array_next(L, r, 2)) luaL_error(L, "corrupt lthreading message");
 }
 
 /* Call f (at 1) on the next item: its first result on top. */
@@ -529,21 +534,12 @@ int lt_array_next(lua_State *L, lt_ArrayIn *r, int idx) {
       s = getstr(&d, &len);
       r->p = d.p;
       lua_pushlstring(L, s, len);
+      r->run--;
+      r->left--;
     } else {
       if (r->end - r->p < 8) luaL_error(L, "corrupt lthreading message");
-      if (r->runtag == T_IRUN) {
-        lua_Integer v;
-        memcpy(&v, r->p, 8);
-        lua_pushinteger(L, v);
-      } else {
-        lua_Number v;
-        memcpy(&v, r->p, 8);
-        lua_pushnumber(L, v);
-      }
-      r->p += 8;
+      run_number(L, r);
     }
-    r->run--;
-    r->left--;
     return 1;
   }
   /* a single value: decoded with the reader's refs table (its user value, made on need) */

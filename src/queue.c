@@ -206,8 +206,8 @@ static Queue *checkq_slow(lua_State *L) {
 }
 
 static inline Queue *checkq(lua_State *L) {
-  lt_Object *o = lt_fastobject(L, 1);               /* the four classes share the methods */
-  if (LT_LIKELY(o != NULL && o->cls->destroy == queue_destroy)) return (Queue *)o;
+  lt_Proxy *p = lt_fastproxy(L, 1);                 /* the four classes share the methods */
+  if (LT_LIKELY(p != NULL && p->cls->destroy == queue_destroy)) return (Queue *)p->obj;
   return checkq_slow(L);
 }
 

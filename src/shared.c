@@ -324,14 +324,13 @@ static Shared *checkshared(lua_State *L) {
   return (Shared *)lt_checkself(L, &SharedClass);
 }
 
-/* The Shared of the proxy at idx (lt_fastobject's test), or NULL; and *kc: the state's
+/* The Shared of the proxy at idx (lt_fastproxy's test), or NULL; and *kc: the state's
 ** KCache, for a function that holds it as upvalue 1: the proxy keeps it (lt_Proxy.cache)
 ** from its first such call on, which spares the upvalue's lookup on every access.  (A
 ** proxy and the functions called on it belong to one Lua state, hence one KCache.) */
 static LT_INLINE Shared *sharedproxy(lua_State *L, int idx, KCache **kc) {
-  lt_Proxy *p = (lt_Proxy *)lua_touserdata(L, idx);
-  if (LT_LIKELY(p != NULL && lua_rawlen(L, idx) == sizeof(lt_Proxy)
-                && p->magic == LT_PROXY_MAGIC && p->cls == &SharedClass && p->obj != NULL)) {
+  lt_Proxy *p = lt_fastproxy(L, idx);
+  if (LT_LIKELY(p != NULL && p->cls == &SharedClass)) {
     if (LT_UNLIKELY(p->cache == NULL)) p->cache = lua_touserdata(L, KCACHE_UV);
     *kc = (KCache *)p->cache;
     return (Shared *)p->obj;
