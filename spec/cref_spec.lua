@@ -79,9 +79,8 @@ describe("C objects by reference (lthreading_ref.h)", function()
   end)
 
   it("drops every reference: the object is freed exactly once", function()
-    -- the earlier specs' objects first: a Thread's results hold references until the Thread
-    -- object goes, and its last reference may be the ended thread's own, dropped just after
-    -- join() returned (bounded wait)
+    -- the earlier specs' objects first: those an idle pool worker dropped go at its next
+    -- idle collection, a moment after the worker runs out of work (bounded wait)
     H.wait_until(function() collectgarbage(); collectgarbage(); return counter.live() == 0 end)
     local frees0, live0 = counter.frees(), counter.live()
     do
@@ -154,5 +153,64 @@ describe("C objects by reference (lthreading_ref.h)", function()
     assert.is_false(ok)
     assert.matches("__lthreading_ref is not a light userdata", err, 1, true)
     assert.equal(0, q:qsize())
+  end)
+  -- Once join() returned the thread holds nothing: no wait, two collections here suffice.
+  -- A pool worker that runs out of work collects its state (and drops its cached functions)
+  -- before it sleeps; before, an idle pool held what its tasks had dropped until shutdown.
+  describe("references are released", function()
+    local function freed_at_once(body)
+      H.wait_until(function() collectgarbage(); collectgarbage(); return counter.live() == 0 end)
+      local frees0 = counter.frees()
+      body()
+      collectgarbage(); collectgarbage()
+      return counter.frees() - frees0
+    end
+
+    it("by a Thread, by the time join() returns: args, results and self's fields", function()
+      assert.equal(1, freed_at_once(function()
+        local t = threading.Thread{ target = function(o) o:add(1) end, args = { counter.new(1) } }
+        t:start(); H.join(t)
+      end), "an argument")
+      assert.equal(1, freed_at_once(function()
+        local t = threading.Thread{ target = function() return require("counter").new(1) end }
+        t:start(); H.join(t)
+        assert.equal(1, t:result():get())   -- (held by the Thread's results till here)
+      end), "a result")
+      assert.equal(1, freed_at_once(function()
+        local t = threading.Thread{ target = function() end }
+        t.keep = counter.new(1)
+        t:start(); H.join(t)
+      end), "a field of self")
+      for _ = 1, 20 do                         -- the ended thread's end races the joiner's
+        assert.equal(1, freed_at_once(function()
+          local t = threading.Thread{ target = function(o) return o end, args = { counter.new(1) } }
+          t:start(); H.join(t)
+        end), "in a loop")
+      end
+    end)
+
+    it("by an idle pool: what its tasks dropped goes while it idles", function()
+      local pool = threading.ThreadPoolExecutor(2)
+      H.wait_until(function() collectgarbage(); collectgarbage(); return counter.live() == 0 end)
+      local frees0 = counter.frees()
+      do
+        local c = counter.new(1)
+        local fs = {}
+        for i = 1, 4 do fs[i] = pool:submit(function(o) o:add(1); return o end, c) end
+        for i = 1, 4 do fs[i]:result(T) end
+        assert.same({ 5, 5 }, pool:map(function(o) return o:get() end, { c, c }, T))
+        local upv = c                          -- an upvalue of a function the workers cache
+        pool:submit(function() return upv:get() end):result(T)
+      end
+      local n = frees_reach(frees0 + 1)        -- the pool is still up, idle
+      assert.equal(frees0 + 1, n)
+      assert.equal(0, counter.live())
+      -- the pool works on: its cached functions were dropped, not broken
+      local c2 = counter.new(5)
+      local function get(o) return o:get() end
+      assert.equal(5, pool:submit(get, c2):result(T))
+      assert.same({ 5 }, pool:map(get, { c2 }, T))
+      pool:shutdown()
+    end)
   end)
 end)

@@ -77,6 +77,7 @@ int lt_cref_is(const lt_Object *o) { return o->cls == &CRefClass; }
 void lt_cref_push(lua_State *L, lt_Object *o) {
   CRef *c = (CRef *)o;
   int top = lua_gettop(L);
+  lt_T_refs_taken++;
   c->type->push(L, c->ptr);
   if (lua_gettop(L) != top + 1)
     luaL_error(L, "cannot receive a %s: its push function pushed %d values, not 1",

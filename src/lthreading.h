@@ -155,6 +155,9 @@ void lt_incref(lt_Object *o);
 void lt_decref(lt_Object *o);                              /* may destroy */
 /* Push the state's one proxy for o, creating it (with its own new reference) if needed. */
 void lt_pushobject(lua_State *L, lt_Object *o);
+/* Counts the references this OS thread's Lua states took (proxies made, C objects received):
+** an idle pool worker that took some since its last full collection collects (pool.c). */
+extern _Thread_local unsigned lt_T_refs_taken;
 /* Allocate a zeroed object of `size` bytes (its struct starts with lt_Object), initialised
 ** with refs = 1 owned by a new proxy pushed on the stack.  The caller then fills in its
 ** fields (nothing there may raise before they are consistent for cls->destroy). */

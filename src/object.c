@@ -206,6 +206,8 @@ static lt_Proxy *emptyproxy(lua_State *L, const lt_Class *cls) {
   return p;
 }
 
+_Thread_local unsigned lt_T_refs_taken = 0;
+
 void lt_pushobject(lua_State *L, lt_Object *o) {
   lt_Proxy *p;
   lt_state_init(L);
@@ -224,6 +226,7 @@ void lt_pushobject(lua_State *L, lt_Object *o) {
   }
   lt_incref(o);
   p->obj = o;
+  lt_T_refs_taken++;
   cache_store(L, o);
 }
 
@@ -242,6 +245,7 @@ void *lt_newobject(lua_State *L, const lt_Class *cls, size_t size) {
   if (o == NULL) luaL_error(L, "not enough memory");
   lt_object_init(o, cls);
   p->obj = o;
+  lt_T_refs_taken++;
   if (track) {
     T_closing->proxies[T_closing->n] = p;
     T_closing->objs[T_closing->n++] = o;

@@ -322,8 +322,34 @@ static void run_task(lua_State *L, Task *t) {
   lt_future_finish(L, f, 0, res, tb, res ? NULL : "task failed (its error could not be reported)");
 }
 
-/* Take the next task, waiting (spin, then park) while there is none; NULL: exit. */
-static Task *take_task(Core *c) {
+/* lua_pcall'd by idle_collect: drop the cached functions, then collect fully. */
+static int collect_p(lua_State *L) {
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &K_FNS);
+  T_nfns = 0;
+  lua_gc(L, LUA_GCCOLLECT, 0);
+  return 0;
+}
+
+/*
+** A worker about to sleep whose tasks took references since its last full collection
+** (objects or C objects that came in args, items, upvalues, or were made here) collects
+** its state, cached functions included: without it, what the tasks dropped would hold
+** those objects (a Lock, a Queue, a C module's buffer) for as long as the pool idles, since
+** an idle state allocates nothing and so never collects.  Python's worker drops its work
+** item after each task; this is the same, a moment later, and only when there is no work.
+*/
+static void idle_collect(lua_State *L) {
+  static _Thread_local unsigned seen = 0;
+  if (L == NULL || lt_T_refs_taken == seen) return;
+  lua_pushcfunction(L, collect_p);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) lua_pop(L, 1);
+  seen = lt_T_refs_taken;
+}
+
+/* Take the next task, waiting (spin, then park) while there is none; NULL: exit.  L: the
+** worker's state (or NULL), collected before parking (idle_collect). */
+static Task *take_task(Core *c, lua_State *L) {
   int spun = 0;
   clock_(c);
   for (;;) {
@@ -352,6 +378,7 @@ static Task *take_task(Core *c) {
       spun = 1;
       c->parked++;
       cunlock(c);
+      idle_collect(L);                      /* (work that comes meanwhile: no sleep) */
       lt_park(&c->work_word, seen, LT_FOREVER);
       clock_(c);
       c->parked--;
@@ -455,7 +482,7 @@ static void *worker_main(void *arg) {
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
   }
   if (c->init != NULL && !run_initializer(L, c)) core_break(L, c);
-  while ((t = take_task(c)) != NULL) {
+  while ((t = take_task(c, L)) != NULL) {
     if (lt_future_start(t->fut)) {
       if (L != NULL) run_task(L, t);
       else lt_future_finish(NULL, t->fut, 0, NULL, NULL,

@@ -20,10 +20,12 @@
 **   directly; otherwise it rebuilds `self` there (the same object, its fields, its class)
 **   and calls self:run().  Both run under a message handler that records a traceback.
 **   Then, in that thread: the results (or the error value, after running the excepthook)
-**   and the fields of self are marshaled into the object, the state is closed, and only
-**   then the object becomes ENDED: `ended` is stored and a parked joiner woken, so join()
-**   returns to a thread whose finalizers all ran.  The OS thread then waits for its next
-**   job, or exits and is joined by lthreading (worker.c).
+**   and the fields of self are marshaled into the object, the state is closed, the start
+**   message dropped, the thread's own reference given up, and only then the object becomes
+**   ENDED: `ended` is stored and a parked joiner woken, so join() returns to a thread whose
+**   finalizers all ran and that holds nothing (end_thread; thread_destroy waits out the
+**   few instructions of that publication: `inside`).  The OS thread then waits for its
+**   next job, or exits and is joined by lthreading (worker.c).
 **   A Thread proxy sent to another state carries a snapshot of its fields and class
 **   (lt_thread_sent), so subclass methods (Timer:cancel) work from any thread.
 **
@@ -32,10 +34,11 @@
 **   `joiners` and `native` are atomics read without it.  lt_G.mu (process.c) protects the
 **   process-wide list of active threads, the counters, the stack size and the excepthook;
 **   here it is taken alone, for the Thread-N counter and to put a thread on the list
-**   (start) or take it off (lt_mark_ended).  Never take t->mu while holding lt_G.mu or the
+**   (start) or take it off (end_thread, lt_mark_ended).  Never take t->mu while holding lt_G.mu or the
 **   other way round: they are independent leaves.
 */
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,9 @@ static char *xmemdup(const char *s, size_t n) {   /* n bytes and a '\0' */
 
 static void thread_destroy(lt_Object *o) {
   lt_Thread *t = (lt_Thread *)o;
+  /* the last reference went while the ended thread was still publishing its end (it gave
+  ** its own up first: see end_thread): a few instructions more */
+  while (atomic_load_explicit(&t->inside, memory_order_acquire)) sched_yield();
   pthread_mutex_destroy(&t->mu);
   lt_intr_destroy(&t->intr);
   lt_buf_free(t->payload);
@@ -588,6 +594,11 @@ void lt_mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
   pthread_mutex_lock(&lt_G.mu);
   lt_active_remove(t);
   pthread_mutex_unlock(&lt_G.mu);
+  lt_publish_ended(t, ok, results, fields);
+}
+
+/* Become ENDED (t is off the active list already) and wake the joiners. */
+void lt_publish_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
   pthread_mutex_lock(&t->mu);
   t->ok = ok;
   t->results = results;
@@ -720,6 +731,43 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
+/* The start message (target, args, self's fields, class) and the paths, decoded by now:
+** dropped before the thread counts as ended, so that the references they hold (objects
+** passed in args) are gone by the time join() returns. */
+static void drop_payload(lt_Thread *t) {
+  lt_Buf *payload, *paths;
+  pthread_mutex_lock(&t->mu);
+  payload = t->payload;
+  paths = t->paths;
+  t->payload = t->paths = NULL;
+  pthread_mutex_unlock(&t->mu);
+  lt_buf_free(payload);
+  lt_buf_free(paths);
+}
+
+/*
+** The thread's end, and its last touch of t.  Once join() returned, the thread holds nothing:
+** its state is closed (thread_main), its start message dropped, and its own reference to t
+** given up *before* it becomes ENDED, so that the joiner's last proxy, collected, frees the
+** Thread (and the references its results hold) right there.  Leaving the active list comes
+** first: after it nothing can make a new reference to t from a bare pointer.  Until `inside`
+** is 0, t's memory is the thread's still; thread_destroy waits for that.
+*/
+static void end_thread(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
+  pthread_mutex_lock(&lt_G.mu);
+  lt_active_remove(t);
+  pthread_mutex_unlock(&lt_G.mu);
+  drop_payload(t);
+  if (atomic_fetch_sub_explicit(&t->obj.refs, 1, memory_order_acq_rel) == 1) {
+    lt_publish_ended(t, ok, results, fields);     /* no one to see it: then freed here */
+    atomic_store_explicit(&t->inside, 0, memory_order_release);
+    t->obj.cls->destroy(&t->obj);
+    return;
+  }
+  lt_publish_ended(t, ok, results, fields);
+  atomic_store_explicit(&t->inside, 0, memory_order_release);    /* no touching t after */
+}
+
 static void *thread_main(void *arg) {
   lt_Thread *t = (lt_Thread *)arg;
   lua_State *L;
@@ -743,7 +791,7 @@ static void *thread_main(void *arg) {
   if (L == NULL) {
     static const char msg[] = "lthreading: cannot create a Lua state (out of memory)\n";
     lt_write_stderr(msg, sizeof msg - 1);
-    lt_mark_ended(t, 0, NULL, NULL);
+    end_thread(t, 0, NULL, NULL);
   } else {
     Outcome out;
     lua_pushcfunction(L, msgh);
@@ -759,19 +807,8 @@ static void *thread_main(void *arg) {
     /* Close first, so that no finalizer of this state runs after join() returned. */
     lt_close_state(L);
     lt_T_ml = NULL;
-    lt_mark_ended(t, out.ok, out.results, out.fields);
+    end_thread(t, out.ok, out.results, out.fields);
   }
-  {
-    lt_Buf *payload, *paths;
-    pthread_mutex_lock(&t->mu);
-    payload = t->payload;
-    paths = t->paths;
-    t->payload = t->paths = NULL;
-    pthread_mutex_unlock(&t->mu);
-    lt_buf_free(payload);
-    lt_buf_free(paths);
-  }
-  lt_decref(&t->obj);
   lt_T_current = NULL;                      /* this OS thread may run another job next */
   return NULL;
 }
@@ -837,6 +874,7 @@ static int t_start(lua_State *L) {
   daemon = t->daemon;
   pthread_mutex_unlock(&t->mu);
   lt_incref(&t->obj);                                           /* the new thread's */
+  atomic_store(&t->inside, 1);
   pthread_mutex_lock(&lt_G.mu);
   lt_active_add(t);
   pthread_mutex_unlock(&lt_G.mu);
@@ -851,6 +889,7 @@ static int t_start(lua_State *L) {
     pthread_mutex_unlock(&t->mu);
     lt_buf_free(payload);
     lt_buf_free(paths);
+    atomic_store(&t->inside, 0);
     lt_decref(&t->obj);
     return luaL_error(L, "can't start new thread (%s)", strerror(rc));
   }

@@ -28,6 +28,7 @@ struct lt_Thread {
   int state, daemon, ok, kind;         /* kind: 0 thread, 1 main, 2 dummy */
   atomic_int ended;                    /* 1 once ENDED: what join() spins and parks on */
   atomic_int joiners;                  /* threads parked (or about to park) on `ended` */
+  atomic_int inside;                   /* 1 from start() until thread_main last touches t */
   size_t memlimit;                     /* bytes for the thread's state while it runs; 0: none */
   char *name;                          /* binary-safe: namelen bytes (and a '\0' after) */
   size_t namelen;
@@ -62,6 +63,7 @@ extern const char lt_K_SELF;           /* registry[&lt_K_SELF]: this thread's ow
 void lt_thread_setup(lt_Thread *t, const char *name, int daemon, int kind);
 /* Leave enumerate() first, then become ENDED: once join() returned, the thread is gone. */
 void lt_mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields);
+void lt_publish_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields);  /* off the list */
 /* Wait (armed: Ctrl-C, cancel) until t ended or the deadline; *ended: whether it did.
 ** 0, or LT_INTERRUPTED (the thread had not ended). */
 int  lt_wait_ended(lt_Thread *t, double deadline, int *ended);
