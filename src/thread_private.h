@@ -61,12 +61,25 @@ void lt_active_remove(lt_Thread *t);   /* lt_G.mu held; not on the list: nothing
 extern const char lt_K_SELF;           /* registry[&lt_K_SELF]: this thread's own proxy */
 /* Fill a zeroed lt_Thread. */
 void lt_thread_setup(lt_Thread *t, const char *name, int daemon, int kind);
-/* Leave enumerate() first, then become ENDED: once join() returned, the thread is gone. */
-void lt_mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields);
-void lt_publish_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields);  /* off the list */
 /* Wait (armed: Ctrl-C, cancel) until t ended or the deadline; *ended: whether it did.
 ** 0, or LT_INTERRUPTED (the thread had not ended). */
 int  lt_wait_ended(lt_Thread *t, double deadline, int *ended);
+/* Call the target at index ti with the args table at ai (nil: none), unpacked up to
+** args.n or #args; returns all its results, which end the stack above index 1. */
+int  lt_thread_run_with(lua_State *L, int ti, int ai);
+/* Push the field table (user value 1) of the Thread proxy at idx, creating it if asked;
+** 0 (and nil pushed) if it has none. */
+int  lt_thread_fields(lua_State *L, int idx, int create);
+/* Encode the n values on top (popping them) into a buffer kept by t; NULL and the error
+** message on top if they cannot cross.  names: the values' names for errors, or NULL. */
+lt_Buf *lt_thread_encode(lua_State *L, int n, const char *const *names, lt_Thread *t);
+
+/* ====================================================== thread_run.c: the run, the end */
+void *lt_thread_main(void *arg);       /* the OS thread's job: t, with start()'s reference */
+/* Leave enumerate() first, then become ENDED (the process's own threads: process.c). */
+void lt_mark_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields);
+/* Become ENDED (t is off the active list already) and wake the joiners. */
+void lt_publish_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields);
 
 /* =============================================================== excepthook.c: hook */
 
