@@ -26,9 +26,11 @@
 **   hooks (and the excepthook, excepthook.c).  It is a leaf: never held while taking a
 **   Thread's t->mu or the other way round, and released before anything that may raise or
 **   block; a thread found on the list is kept by lt_incref before lt_G.mu is released.
-**   Across fork(), the forking thread holds lt_G.mu; the child initialises it again, and
-**   every Thread's mutexes (their holders may be gone).
+**   Across fork(), the forking thread holds lt_G.mu, and waits out the threads that left the
+**   list but are still publishing their end (lt_G.ending: a few instructions, no lock); the
+**   child initialises lt_G.mu again, and every Thread's mutexes (their holders may be gone).
 */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,11 +110,17 @@ static void process_init(void) {
 
 /* fork(): in the child only the forking thread is left.  The thread list keeps it alone,
 ** it is the main thread (as in Python), and the other Threads count as ended. */
-static void fork_prepare(void) { pthread_mutex_lock(&lt_G.mu); }
+static void fork_prepare(void) {
+  pthread_mutex_lock(&lt_G.mu);
+  /* a thread publishing its end (thread_run.c: end_thread) needs no lock: a few
+  ** instructions, waited out so that the child never holds a Thread half ended */
+  while (atomic_load(&lt_G.ending) > 0) sched_yield();
+}
 static void fork_parent(void) { pthread_mutex_unlock(&lt_G.mu); }
 static void fork_child(void) {
   lt_Thread *t, *next, *me = lt_T_current;
   pthread_mutex_init(&lt_G.mu, NULL);
+  atomic_store(&lt_G.ending, 0);
   for (t = lt_G.active.next; t != &lt_G.active; t = next) {
     next = t->next;
     pthread_mutex_init(&t->mu, NULL);          /* its holder may be gone */

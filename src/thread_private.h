@@ -51,6 +51,7 @@ typedef struct lt_Process {
   lt_Thread *main;
   size_t stacksize;
   struct Hook *hook;                   /* the installed excepthook, NULL: default */
+  atomic_int ending;                   /* threads off the list, not yet done with their end */
 } lt_Process;
 extern lt_Process lt_G;
 extern _Thread_local lt_Thread *lt_T_current;  /* this OS thread's Thread, or NULL */

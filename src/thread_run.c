@@ -14,11 +14,12 @@
 **      self (whole if they can cross, else field by field, dropping those that cannot).
 **      Nothing there raises but a memory error.
 **   2. The state is closed: every finalizer of the thread's has run.
-**   3. end_thread: off the active list (enumerate() no longer sees it, and nothing can make
-**      a new reference from a bare pointer), the start message dropped, the thread's own
+**   3. end_thread: the start message dropped, off the active list (enumerate() no longer
+**      sees it, and nothing can make a new reference from a bare pointer), the thread's own
 **      reference given up, then ENDED published (lt_publish_ended: results, `ended`, the
 **      joiners woken).  So join() returns to a thread that holds nothing.  Until `inside`
-**      is 0 the memory of t is still the thread's: thread_destroy waits for that.
+**      is 0 the memory of t is still the thread's: thread_destroy waits for that, and
+**      fork() waits for every thread between leaving the list and that point.
 **   The process's own threads (main, dummies: process.c) end through lt_mark_ended.
 */
 #include <limits.h>
@@ -244,22 +245,25 @@ static void drop_payload(lt_Thread *t) {
 ** its state is closed (thread_main), its start message dropped, and its own reference to t
 ** given up *before* it becomes ENDED, so that the joiner's last proxy, collected, frees the
 ** Thread (and the references its results hold) right there.  Leaving the active list comes
-** first: after it nothing can make a new reference to t from a bare pointer.  Until `inside`
-** is 0, t's memory is the thread's still; thread_destroy waits for that.
+** next: after it nothing can make a new reference to t from a bare pointer.  Until `inside`
+** is 0, t's memory is the thread's still; thread_destroy waits for that.  From leaving the
+** list to `inside` = 0 the thread is counted in lt_G.ending, which fork() waits out
+** (process.c): a fork() child never holds a Thread half ended (its join() would hang, its
+** destroy wait for a thread that is not there).  Nothing in that span blocks: the frees
+** that may (a pool dropped with the last reference) come before it or after it.
 */
 static void end_thread(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
+  int last;
+  drop_payload(t);
   pthread_mutex_lock(&lt_G.mu);
   lt_active_remove(t);
+  atomic_fetch_add(&lt_G.ending, 1);
   pthread_mutex_unlock(&lt_G.mu);
-  drop_payload(t);
-  if (atomic_fetch_sub_explicit(&t->obj.refs, 1, memory_order_acq_rel) == 1) {
-    lt_publish_ended(t, ok, results, fields);     /* no one to see it: then freed here */
-    atomic_store_explicit(&t->inside, 0, memory_order_release);
-    t->obj.cls->destroy(&t->obj);
-    return;
-  }
-  lt_publish_ended(t, ok, results, fields);
-  atomic_store_explicit(&t->inside, 0, memory_order_release);    /* no touching t after */
+  last = atomic_fetch_sub_explicit(&t->obj.refs, 1, memory_order_acq_rel) == 1;
+  lt_publish_ended(t, ok, results, fields);         /* (last: no one to see it) */
+  atomic_store_explicit(&t->inside, 0, memory_order_release);    /* no touching t after, */
+  atomic_fetch_sub(&lt_G.ending, 1);
+  if (last) t->obj.cls->destroy(&t->obj);                        /* unless it is ours */
 }
 
 void *lt_thread_main(void *arg) {
