@@ -935,5 +935,35 @@ describe("misuse", function()
       assert.same({n = 1, "from the thread's finalizer"}, table.pack(q:get(true, 10)))
       still_fine()
     end)
+
+    it("a __gc run by an idle pool worker's collection may use lthreading, its own pool too",
+       function()
+      -- a worker that took references collects before it sleeps: the finalizers of what
+      -- its tasks dropped run there, outside any task
+      local pool = threading.ThreadPoolExecutor(1)
+      local q, lock = threading.Queue(), threading.Lock()
+      pool:submit(function(p, q_, l)
+        setmetatable({}, {__gc = function()
+          q_:put("gc ran")
+          p:submit(function(q2) q2:put("its task ran") end, q_)
+        end})
+        return l ~= nil
+      end, pool, q, lock):result(H.JOIN)
+      assert.same({ "gc ran", "its task ran" }, { q:get(true, H.JOIN), q:get(true, H.JOIN) })
+      pool:submit(function(l)                              -- a finalizer that raises: a warning
+        setmetatable({}, {__gc = function() error("boom") end})
+        return l ~= nil
+      end, lock):result(H.JOIN)
+      threading.sleep(0.05)
+      assert.equal("still works", pool:submit(function() return "still works" end):result(H.JOIN))
+      pool:submit(function(p, l)                           -- one that shuts its pool down
+        setmetatable({}, {__gc = function() p:shutdown(true) end})
+        return l ~= nil
+      end, pool, lock):result(H.JOIN)
+      assert.is_true(H.wait_until(function()
+        return not pcall(pool.submit, pool, function() end)
+      end))
+      still_fine()
+    end)
   end)
 end)
