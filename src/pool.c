@@ -341,10 +341,14 @@ static int collect_p(lua_State *L) {
 */
 static void idle_collect(lua_State *L) {
   static _Thread_local unsigned seen = 0;
-  if (L == NULL || lt_T_refs_taken == seen) return;
-  lua_pushcfunction(L, collect_p);
-  if (lua_pcall(L, 0, 0, 0) != LUA_OK) lua_pop(L, 1);
-  seen = lt_T_refs_taken;
+  int round;
+  /* (a second round for what the finalizers of the first took and dropped; no more, so a
+  ** finalizer that always makes another cannot keep the worker from sleeping) */
+  for (round = 0; round < 2 && L != NULL && lt_T_refs_taken != seen; round++) {
+    seen = lt_T_refs_taken;
+    lua_pushcfunction(L, collect_p);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) lua_pop(L, 1);
+  }
 }
 
 /* Take the next task, waiting (spin, then park) while there is none; NULL: exit.  L: the
