@@ -397,7 +397,7 @@ function bench.copy()
       return mono() - t0, back
     end
     local small = best_of(20, function() return (rt(1)) end)
-    local big = best_of(5, function()
+    local big = best_of(10, function()     -- as many as the C baseline's round trips
       local dt, back = rt(arr)
       check(back)
       return dt
@@ -423,7 +423,7 @@ function bench.copy()
       return mono() - t0, back
     end
     local empty = best_of(10, function() return (once(0)) end)
-    local big = best_of(5, function()
+    local big = best_of(10, function()
       local dt, back = once(arr)
       check(back)
       return dt
