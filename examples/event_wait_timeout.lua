@@ -32,12 +32,14 @@ local t1 = threading.Thread{name = 'block', target = wait_for_event, args = {e}}
 t1:start()
 
 -- Python waits 2 s per round against a 0.3 s delay; here 0.1 s per round, so the polling
--- thread times out a few times before the event is set
+-- thread times out a few times before the event is set.  The set comes in the middle of a
+-- round (0.35 s), not at a round's end, where the poller could time out and then find the
+-- flag set without ever processing the event
 local t2 = threading.Thread{name = 'nonblock', target = wait_for_event_timeout, args = {e, 0.1}}
 t2:start()
 
 log('Waiting before calling Event.set()')
-threading.sleep(0.3)
+threading.sleep(0.35)
 e:set()
 log('Event is set')
 t1:join(); t2:join()
