@@ -35,6 +35,17 @@ static int elem_get(lua_State *L, int t, lua_Integer k, int meta) {
   return elem_kind(L, meta ? lua_geti(L, t, k) : lua_rawgeti(L, t, k));
 }
 
+/* Write the number on top, an integer (isint) or a float, as a member of a run: 8 bytes. */
+static LT_INLINE void put_number(Enc *e, int isint) {
+  if (isint) {
+    lua_Integer v = lua_tointegerx(e->L, -1, NULL);
+    put(e, &v, 8);
+  } else {
+    lua_Number v = lua_tonumberx(e->L, -1, NULL);
+    put(e, &v, 8);
+  }
+}
+
 /* Write the value on top, of kind k (not K_OTHER), as a member of a run. */
 static void put_run_elem(Enc *e, int k) {
   lua_State *L = e->L;
@@ -54,16 +65,7 @@ static void put_run_elem(Enc *e, int k) {
     e->b->len = (size_t)(p - e->b->data) + len;
     return;
   }
-  if (LT_UNLIKELY(e->b->cap - e->b->len < 8) && !grow(e, 8)) oom(e);
-  p = e->b->data + e->b->len;
-  if (k == K_INT) {
-    lua_Integer v = lua_tointeger(L, -1);
-    memcpy(p, &v, 8);
-  } else {
-    lua_Number v = lua_tonumber(L, -1);
-    memcpy(p, &v, 8);
-  }
-  e->b->len += 8;
+  put_number(e, k == K_INT);
 }
 
 /* Start a run of kind k: its tag and a count to patch (returns where).  Room is made for
@@ -101,19 +103,9 @@ static uint32_t put_run(Enc *e, int t, lua_Integer first, lua_Integer i, lua_Int
   } else {                 /* numbers: the hot loop of a big array (8 bytes, no call) */
     int isint = k == K_INT;
     for (; i < count; i++, n++) {
-      char *p;
       if ((meta ? lua_geti(L, t, first + i) : lua_rawgeti(L, t, first + i)) != LUA_TNUMBER
           || lua_isinteger(L, -1) != isint) break;
-      if (LT_UNLIKELY(e->b->cap - e->b->len < 8) && !grow(e, 8)) oom(e);
-      p = e->b->data + e->b->len;
-      if (isint) {
-        lua_Integer v = lua_tointegerx(L, -1, NULL);
-        memcpy(p, &v, 8);
-      } else {
-        lua_Number v = lua_tonumberx(L, -1, NULL);
-        memcpy(p, &v, 8);
-      }
-      e->b->len += 8;
+      put_number(e, isint);
       if (++pushed == RUN_POP) { lua_settop(L, base); pushed = 0; }
     }
   }
@@ -319,10 +311,7 @@ static int encode_stream_p(lua_State *L) {
     int k;
     produce(L, st);                 /* pushes one value */
     if (rkind == K_INT && lua_isinteger(L, -1)) {      /* the hot case, inline */
-      lua_Integer v = lua_tointegerx(L, -1, NULL);
-      if (LT_UNLIKELY(e->b->cap - e->b->len < 8) && !grow(e, 8)) oom(e);
-      memcpy(e->b->data + e->b->len, &v, 8);
-      e->b->len += 8;
+      put_number(e, 1);
       run_n++;
       if (++pushed == RUN_POP) { lua_settop(L, base); pushed = 0; }
       continue;

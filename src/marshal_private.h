@@ -84,7 +84,7 @@ typedef struct Enc {
 static inline int grow(Enc *e, size_t need) {
   lt_Buf *b = e->b, *nb;
   size_t cap = b->cap;
-  if (b->len + need <= cap) return 1;
+  if (LT_LIKELY(b->len + need <= cap)) return 1;
   while (cap < b->len + need) cap = cap < 64 ? 64 : cap * 2;
   nb = (lt_Buf *)realloc(b, offsetof(lt_Buf, data) + cap);
   if (nb == NULL) { e->oom = 1; return 0; }
