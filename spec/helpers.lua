@@ -115,6 +115,37 @@ function H.lua(script, limit, env)
   return r
 end
 
+-- build/foreign_thread (made by make test; LT_FOREIGN: the sanitizer runs' own build): a C
+-- host that runs a chunk on a pthread of its own, or with --main on its main thread, with
+-- fork() and wait() as globals.  Returns its path, or nil and a reason for pending().
+function H.foreign_host()
+  local host = os.getenv("LT_FOREIGN") or "build/foreign_thread"
+  local f = io.open(host, "rb")
+  if not f then return nil, host .. " not built (run through make test)" end
+  f:close()
+  return host
+end
+
+-- Run `chunk` in that host, killed after opts.limit seconds (20); returns its output (stdout
+-- and stderr) followed by "EXIT:<status>".  opts.main: on the host's main thread.
+-- opts.fork: the chunk forks, so under TSan its children may start threads; with
+-- opts.child_leaks == false, ASan's leak check is off too (a child cannot free the states
+-- of the threads it does not have).
+function H.foreign(host, chunk, opts)
+  opts = opts or {}
+  local tsan, asan, env = os.getenv("TSAN_OPTIONS"), os.getenv("ASAN_OPTIONS"), ""
+  if opts.fork and tsan then env = "TSAN_OPTIONS='" .. tsan .. " die_after_fork=0' " end
+  if opts.fork and opts.child_leaks == false and asan then
+    env = env .. "ASAN_OPTIONS='" .. asan .. ":detect_leaks=0' "
+  end
+  local p = io.popen(env .. "LUA_CPATH_5_4='" .. (os.getenv("LUA_CPATH_5_4") or "./?.so;;")
+    .. "' timeout " .. (opts.limit or 20) .. " " .. host .. (opts.main and " --main " or " ")
+    .. shquote(chunk) .. " 2>&1; echo EXIT:$?")
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
 -- A printable summary of a subprocess result, for assertion messages.
 function H.show(r)
   return string.format("exit %s\n--- stdout ---\n%s\n--- stderr ---\n%s",

@@ -538,10 +538,8 @@ end)
 
 describe("fork()", function()
   it("leaves the child with the forking thread only, as its main thread", function()
-    local host = os.getenv("LT_FOREIGN") or "build/foreign_thread"
-    local f = io.open(host, "rb")
-    if not f then pending(host .. " not built (run through make test)") return end
-    f:close()
+    local host, why = H.foreign_host()
+    if not host then pending(why) return end
     local chunk = [[
       local th = require "lthreading"
       local ev = th.Event()
@@ -567,14 +565,8 @@ describe("fork()", function()
       for i = 1, 3 do ts[i]:join(5) end
       print("parent", before, th.active_count(), "child exit", wait(pid))
     ]]
-    local tsan, asan = os.getenv("TSAN_OPTIONS"), os.getenv("ASAN_OPTIONS")
-    local env = tsan and ("TSAN_OPTIONS='" .. tsan .. " die_after_fork=0' ") or ""
     -- (the child cannot free the states of the threads it does not have: no leak check)
-    if asan then env = env .. "ASAN_OPTIONS='" .. asan .. ":detect_leaks=0' " end
-    local p = io.popen(env .. "LUA_CPATH_5_4='" .. (os.getenv("LUA_CPATH_5_4") or "./?.so;;")
-      .. "' timeout 20 " .. host .. " --main '" .. chunk:gsub("'", "'\\''") .. "' 2>&1; echo EXIT:$?")
-    local out = p:read("a")
-    p:close()
+    local out = H.foreign(host, chunk, { main = true, fork = true, child_leaks = false })
     assert.matches("child 1 1 true true true false 42 1", out, 1, true)
     assert.matches("parent\t4\t1\tchild exit\t0", out, 1, true)
     assert.matches("EXIT:0", out, 1, true)
@@ -584,13 +576,10 @@ describe("fork()", function()
     -- A thread ending gives up its reference to its Thread and then publishes the end;
     -- fork() waits out that span, so the child's join() sees the thread ended and its
     -- last reference frees the Thread without waiting for a thread it does not have.
-    local host = os.getenv("LT_FOREIGN") or "build/foreign_thread"
-    local f = io.open(host, "rb")
-    if not f then pending(host .. " not built (run through make test)") return end
-    f:close()
-    local tsan, asan = os.getenv("TSAN_OPTIONS"), os.getenv("ASAN_OPTIONS")
+    local host, why = H.foreign_host()
+    if not host then pending(why) return end
     -- (a fork() under TSan takes about a second: a few rounds there, the race in the others)
-    local chunk = "local ROUNDS = " .. (tsan and 5 or 200) .. [[
+    local chunk = "local ROUNDS = " .. (os.getenv("TSAN_OPTIONS") and 5 or 200) .. [[
 
       local th = require "lthreading"
       local bad = 0
@@ -610,12 +599,7 @@ describe("fork()", function()
       end
       print("bad children", bad)
     ]]
-    local env = tsan and ("TSAN_OPTIONS='" .. tsan .. " die_after_fork=0' ") or ""
-    if asan then env = env .. "ASAN_OPTIONS='" .. asan .. ":detect_leaks=0' " end
-    local p = io.popen(env .. "LUA_CPATH_5_4='" .. (os.getenv("LUA_CPATH_5_4") or "./?.so;;")
-      .. "' timeout 60 " .. host .. " --main '" .. chunk:gsub("'", "'\\''") .. "' 2>&1; echo EXIT:$?")
-    local out = p:read("a")
-    p:close()
+    local out = H.foreign(host, chunk, { main = true, fork = true, child_leaks = false, limit = 60 })
     assert.matches("bad children\t0", out, 1, true)
     assert.matches("EXIT:0", out, 1, true)
   end)

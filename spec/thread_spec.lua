@@ -600,10 +600,8 @@ end)
 describe("module functions (API.md §2)", function()
   it("gives a state on an OS thread lthreading did not start a Dummy-N thread", function()
     -- build/foreign_thread (made by `make test`) runs a chunk on its own pthread
-    local host = os.getenv("LT_FOREIGN") or "build/foreign_thread"   -- make tsan: its own
-    local f = io.open(host, "rb")
-    if not f then pending(host .. " not built (run through make test)") return end
-    f:close()
+    local host, why = H.foreign_host()
+    if not host then pending(why) return end
     local chunk = [[
       local th = require "lthreading"
       local c = th.current_thread()
@@ -612,10 +610,7 @@ describe("module functions (API.md §2)", function()
       print(c.name, c.daemon, c:is_alive(), c.ident == th.get_ident(), listed,
             th.current_thread() == c, th.main_thread() ~= c)
     ]]
-    local p = io.popen("LUA_CPATH_5_4='" .. (os.getenv("LUA_CPATH_5_4") or "./?.so;;")
-      .. "' timeout 20 " .. host .. " '" .. chunk:gsub("'", "'\\''") .. "' 2>&1; echo EXIT:$?")
-    local out = p:read("a")
-    p:close()
+    local out = H.foreign(host, chunk)
     assert.matches("EXIT:0", out)
     assert.matches("Dummy%-%d+\ttrue\ttrue\ttrue\ttrue\ttrue\ttrue", out)
     assert.matches("main after:\t1", out)            -- gone once its OS thread ended

@@ -200,10 +200,8 @@ describe("OS thread reuse", function()
 
   it("starts Threads in the child of a fork() (the parent's idle threads are not there)",
      function()
-    local host = os.getenv("LT_FOREIGN") or "build/foreign_thread"   -- a C host with fork()
-    local f = io.open(host, "rb")
-    if not f then pending(host .. " not built (run through make test)") return end
-    f:close()
+    local host, why = H.foreign_host()                -- a C host with fork()
+    if not host then pending(why) return end
     local chunk = [[
       local th = require "lthreading"
       for i = 1, 3 do local t = th.Thread(function() end); t:start(); t:join(5) end
@@ -222,12 +220,7 @@ describe("OS thread reuse", function()
       print(t:join(5) and t:result(), "child exit", wait(pid))
     ]]
     -- (under make tsan: TSan refuses threads after a multi-threaded fork unless told)
-    local tsan = os.getenv("TSAN_OPTIONS")
-    local env = tsan and ("TSAN_OPTIONS='" .. tsan .. " die_after_fork=0' ") or ""
-    local p = io.popen(env .. "LUA_CPATH_5_4='" .. (os.getenv("LUA_CPATH_5_4") or "./?.so;;")
-      .. "' timeout 20 " .. host .. " --main '" .. chunk:gsub("'", "'\\''") .. "' 2>&1; echo EXIT:$?")
-    local out = p:read("a")
-    p:close()
+    local out = H.foreign(host, chunk, { main = true, fork = true })
     assert.matches("child true 42", out, 1, true)
     assert.matches("parent fine\tchild exit\t0", out, 1, true)
     assert.matches("EXIT:0", out, 1, true)
