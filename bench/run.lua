@@ -782,11 +782,10 @@ function bench.map()
   -- 2. 10^5 items of about 0.75 us each (the middle of the issue's 0.5-1 us; the loop count
   --    calibrated here, from the best of three timings)
   local M = 100000
-  local function medium_src(k)
-    return string.format("return function(x) local s = 0 for i = 1, %d do s = s + (x ~ i) %% 7 end"
-                         .. " return s end", k)
+  local function medium(k)
+    return load(string.format("return function(x) local s = 0 for i = 1, %d do s = s + (x ~ i) %% 7 end"
+                              .. " return s end", k))()
   end
-  local function medium(k) return load(medium_src(k))() end
   local k = 8
   while true do
     local g, per = medium(k), math.huge
@@ -799,21 +798,20 @@ function bench.map()
     k = k * 2
   end
   local f2 = medium(k)
-  local src2 = medium_src(k)
   local sub = {}
   for i = 1, M do sub[i] = i end
   -- and what this machine gives the same work on 2 cores meanwhile: 2 plain Threads, half
   -- the items each (a loop as seq_map's), started and joined; the three alternate
-  local function halves(src, lo, hi)
-    local g, r = load(src)(), {}
-    for i = lo, hi do r[i] = g(i) end
+  local function halves(lo, hi)        -- (f2 crosses as an upvalue, as map's f does)
+    local r = {}
+    for i = lo, hi do r[i] = f2(i) end
     return #r
   end
   local tt
   tm, ts, tt = best_pair(9, timed(function() assert(#pool:map(f2, sub) == M) end),
                             timed(function() assert(#seq_map(f2, sub) == M) end),
                             timed(function()
-                              local a, b = start(halves, src2, 1, M // 2), start(halves, src2, M // 2 + 1, M)
+                              local a, b = start(halves, 1, M // 2), start(halves, M // 2 + 1, M)
                               a:join(); b:join()
                             end))
   row{ name = string.format("map 1e5 items of %.2f us", ts / M * 1e6), lv = M / tm / 1e6,
@@ -858,12 +856,8 @@ function bench.map()
   -- and the machine's ceiling meanwhile: 2 plain Threads, 32 chunks each (passed as args),
   -- their counts merged here
   local function count_all(...)
-    local r, n = {}, select("#", ...)
-    for c = 1, n do
-      local t = {}
-      for w in (select(c, ...)):gmatch("%a+") do t[w] = (t[w] or 0) + 1 end
-      r[c] = t
-    end
+    local r = {}
+    for c = 1, select("#", ...) do r[c] = count((select(c, ...))) end
     return r
   end
   tm, ts, tt = best_pair(9, timed(function() nwords = merge_counts(pool:map(count, chunks)) end),
