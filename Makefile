@@ -73,7 +73,8 @@ deps:
 
 # The Lua include directory is only known after deps ran: re-enter make for the build.
 test: deps
-	@$(MAKE) --no-print-directory lthreading.so build/foreign_thread build/cref/counter.so
+	@$(MAKE) --no-print-directory lthreading.so build/foreign_thread build/cref/counter.so \
+	  build/race/lthreading.so
 	$(BUSTED) $(SPECS)
 
 demo: deps
@@ -83,6 +84,15 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory lthreading.so bench/baseline
 	$(LUA) bench/run.lua
+
+# The module with its race windows held open (LT_TEST_WINDOW, src/lthreading.h) and the
+# queues' waiters spinning one poll, so that they register and park at once: a lost wake-up
+# that takes millions of round trips to show in the real build shows in a few hundred
+# (spec/queue_race_spec.lua loads it from here).
+RACE_FLAGS = -DLT_TEST_WINDOWS -DLT_QSPIN_MAX_NS=1 -DLT_QSPIN_MIN_NS=1 -DLT_QSPIN_TIGHT=1
+build/race/lthreading.so: $(SRCS) $(HDRS) Makefile $(LUA_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(RACE_FLAGS) $(LDFLAGS) -o $@.tmp.$$$$ $(SRCS) $(LIBS) && mv -f $@.tmp.$$$$ $@
 
 # A host that runs Lua on its own pthread (Dummy threads); the thread spec builds it.
 build/foreign_thread: tools/foreign_thread.c $(LUA_STAMP)

@@ -115,6 +115,14 @@ void   lt_sleep(double seconds);
 int    lt_park(atomic_int *word, int expected, double deadline);
 void   lt_unpark(atomic_int *word, int nwake);     /* nwake: INT_MAX for all */
 void   lt_cpu_relax(void);
+/* A race window held open for `us` microseconds, only in the build that a spec uses to
+** make rare interleavings common (make's build/race: -DLT_TEST_WINDOWS); else nothing. */
+#if defined(LT_TEST_WINDOWS)
+void   lt_test_window(double us);
+#define LT_TEST_WINDOW(us) lt_test_window(us)
+#else
+#define LT_TEST_WINDOW(us) ((void)0)
+#endif
 /* Spin while *w == v, for at most the adaptive budget (ns) kept in *budget (0: start at the
 ** maximum) and never past the deadline.  1 if the word changed.  The budget doubles when a
 ** spin pays off and halves when it does not (the other side sleeps or shares our core). */

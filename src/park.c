@@ -65,6 +65,13 @@ void lt_cpu_relax(void) {
 #endif
 }
 
+#if defined(LT_TEST_WINDOWS)
+void lt_test_window(double us) {
+  double until = lt_now() + us * 1e-6;
+  while (lt_now() < until) lt_cpu_relax();
+}
+#endif
+
 /* ====================================================================== ADAPTIVE SPIN */
 
 #if !defined(SPIN_MAX_NS)

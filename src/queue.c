@@ -21,12 +21,11 @@
 **
 ** BLOCKING
 **   A getter that finds nothing spins outside the lock for a bounded, adaptive time (see
-**   spin_until), then parks on q->get_word, Dekker-style: it registers
-**   in q->getters, re-checks, and parks; a putter publishes nput first, then looks at
-**   q->getters.  q->get_sig keeps at most one wake-up in flight (cleared by the waiter that
-**   unregisters); a getter leaving items behind signals the next waiter, so nobody sleeps
-**   beside an item.  Putters of a bounded queue wait for room the same way on put_word;
-**   join() on join_word.  An uncontended put/get pair makes no system call.
+**   spin_until), then parks on q->get_word, Dekker-style: it registers in q->getters,
+**   re-checks, and parks; a putter publishes nput first, then looks at q->getters.
+**   q->get_sig keeps one wake-up in flight at most (see signal1); a getter leaving items
+**   behind signals the next waiter, so nobody sleeps beside an item.  Putters of a bounded
+**   queue wait for room the same way on put_word; join() on join_word.  An uncontended put/get pair makes no system call.
 **   shutdown() takes both locks (consumers' first), sets q->shut and wakes everybody.
 **
 ** LOCKING
@@ -367,16 +366,14 @@ static void bump_wake(atomic_int *w, int n) {
   lt_unpark(w, n);
 }
 
-/*
-** Wake one registered waiter, unless a wake-up is already on its way: `sig` is set by the
-** waker and cleared by any registered waiter when it unregisters (woken or not), so at most
-** one futex wake is in flight per side, however fast items arrive while the waiter is
-** being scheduled.  A waiter that then leaves items (or room) behind signals the next one
-** (see the cascade in take_done/store_done), so nobody sleeps beside an available item.
-*/
+/* Wake one registered waiter unless a wake-up is on its way (`sig`: one futex wake in flight
+** per side).  Each waiter clears `sig` as it registers and unregisters: a waiter that left
+** between our look and our exchange must not leave a late `sig` keeping the next one asleep
+** beside its item (a lost wake-up, spec/queue_race_spec.lua).  Cascade: after_take. */
 static void signal1(atomic_int *nwait, atomic_int *sig, atomic_int *word) {
   if (atomic_load_explicit(nwait, memory_order_relaxed) > 0
-      && atomic_load_explicit(sig, memory_order_relaxed) == 0 && atomic_exchange(sig, 1) == 0)
+      && atomic_load_explicit(sig, memory_order_relaxed) == 0
+      && (LT_TEST_WINDOW(53), atomic_exchange(sig, 1) == 0))   /* (the window: the race) */
     bump_wake(word, 1);
 }
 
@@ -470,6 +467,7 @@ static int wait_for_(Queue *q, int want_items, int block, double deadline) {
   lt_RawLock *l = want_items ? q->tlock : q->plock;
   atomic_int *word = want_items ? &q->get_word : &q->put_word;
   atomic_int *nwait = want_items ? &q->getters : &q->putters;
+  atomic_int *sig = want_items ? &q->get_sig : &q->put_sig;
   int spun = 0, timedout = 0;
   for (;;) {
     int seen, r;
@@ -490,11 +488,13 @@ static int wait_for_(Queue *q, int want_items, int block, double deadline) {
       continue;
     }
     seen = atomic_load(word);
+    atomic_store(sig, 0);           /* (a waker's late `sig` must not outlive its waiter) */
     atomic_fetch_add(nwait, 1);
     atomic_thread_fence(memory_order_seq_cst);
+    LT_TEST_WINDOW(50);                /* (a waker may look at nwait/sig meanwhile) */
     if ((want_items ? ready(q) : room(q) > 0) || atomic_load(&q->shut)) {
       atomic_fetch_sub(nwait, 1);
-      atomic_store(want_items ? &q->get_sig : &q->put_sig, 0);
+      atomic_store(sig, 0);
       continue;
     }
     unlock(l);
@@ -502,7 +502,7 @@ static int wait_for_(Queue *q, int want_items, int block, double deadline) {
                      LT_QSPIN_MAX_NS);
     if (r < 0) timedout = 1;
     atomic_fetch_sub(nwait, 1);
-    atomic_store(want_items ? &q->get_sig : &q->put_sig, 0);
+    atomic_store(sig, 0);
     lock(l);
     if (r == LT_INTERRUPTED) return INTERRUPTED;
   }
@@ -544,6 +544,7 @@ static int fail(lua_State *L, int status, int want_items) {
 ** -1 when out of memory. */
 static int put_entry(Queue *q, PEntry *e, int block, double deadline) {
   int status;
+  LT_TEST_WINDOW(150);                 /* (the getter may park before this item comes) */
   lock(q->plock);
   status = !atomic_load(&q->shut) && room(q) > 0 ? OK             /* wait_for's first check */
            : wait_for(q, 0, block, deadline);
