@@ -25,7 +25,8 @@
 **   re-checks, and parks; a putter publishes nput first, then looks at q->getters.
 **   q->get_sig keeps one wake-up in flight at most (see signal1); a getter leaving items
 **   behind signals the next waiter, so nobody sleeps beside an item.  Putters of a bounded
-**   queue wait for room the same way on put_word; join() on join_word.  An uncontended put/get pair makes no system call.
+**   queue wait for room the same way on put_word; join() on join_word.  An uncontended
+**   put/get pair makes no system call.
 **   shutdown() takes both locks (consumers' first), sets q->shut and wakes everybody.
 **
 ** LOCKING
@@ -366,10 +367,9 @@ static void bump_wake(atomic_int *w, int n) {
   lt_unpark(w, n);
 }
 
-/* Wake one registered waiter unless a wake-up is on its way (`sig`: one futex wake in flight
-** per side).  Each waiter clears `sig` as it registers and unregisters: a waiter that left
-** between our look and our exchange must not leave a late `sig` keeping the next one asleep
-** beside its item (a lost wake-up, spec/queue_race_spec.lua).  Cascade: after_take. */
+/* Wake one registered waiter unless a wake-up is on its way (`sig`).  Each waiter clears `sig`
+** as it registers and unregisters: one that left between our look and our exchange must not
+** leave a late `sig` keeping the next asleep beside its item (spec/queue_race_spec.lua). */
 static void signal1(atomic_int *nwait, atomic_int *sig, atomic_int *word) {
   if (atomic_load_explicit(nwait, memory_order_relaxed) > 0
       && atomic_load_explicit(sig, memory_order_relaxed) == 0
