@@ -25,23 +25,36 @@ end
 -- what it checks (the protocol's logic) is the same in every build.
 local sanitized = os.getenv("ASAN_OPTIONS") or os.getenv("TSAN_OPTIONS")
 
-local function run(body)          -- (the child runs in our directory, as SO is relative)
-  local script = "package.cpath = './build/race/?.so;' .. package.cpath\n"
-    .. "local th = require 'lthreading'\n" .. [[
-      -- a wait (get or put) that ends only after 2 s is a lost wake-up
-      local function slow(t0) return th.monotonic() - t0 > 2 end
-    ]] .. body
-  return H.lua(script, 60)
+-- Run `body` in a child on build/race, with `th` (the module), `t` (to be set to the Thread),
+-- finish(code) (join t, print its result, exit) and expect(q, i, what): q:get(4) here must
+-- return i within 2 s, where a hand-off with the windows takes well under a millisecond.
+-- Passes when the child printed "done" (the thread's result) and exited 0.
+local function check(body)
+  if sanitized then pending("a plain build; the sanitizer runs skip it") return end
+  if not built() then pending(SO .. " not built (run through make test)") return end
+  local r = H.lua([[           -- (the child runs in our directory, as SO is relative)
+    package.cpath = './build/race/?.so;' .. package.cpath
+    local th = require 'lthreading'
+    local t
+    local function finish(code) t:join(10) print(t:result()) os.exit(code) end
+    local function expect(q, i, what)
+      local t0 = th.monotonic()
+      local v = q:get(4)
+      if v ~= i or th.monotonic() - t0 > 2 then
+        print(what .. " " .. i .. ": got " .. tostring(v) .. " after " .. (th.monotonic() - t0) .. " s")
+        finish(1)
+      end
+    end
+  ]] .. body, 60)
+  assert.equal(0, r.code, r.out .. r.err)
+  assert.equal("done\n", r.out)
 end
 
 describe("Queue wake-ups with the race windows held open (build/race)", function()
   it("a ping-pong through two Queues loses no wake-up", function()
-    if sanitized then pending("a plain build; the sanitizer runs skip it") return end
-    if not built() then pending(SO .. " not built (run through make test)") return end
-    local r = run([[
-      local N = 2000
+    check([[
       local q1, q2 = th.Queue(), th.Queue()
-      local t = th.Thread(function(a, b, n)
+      t = th.Thread(function(a, b, n)
         local mono = require("lthreading").monotonic
         for i = 1, n do
           local t0 = mono()
@@ -52,34 +65,17 @@ describe("Queue wake-ups with the race windows held open (build/race)", function
           b:put(v)
         end
         return "done"
-      end, q1, q2, N)
+      end, q1, q2, 2000)
       t:start()
-      for i = 1, N do
-        q1:put(i)
-        local t0 = th.monotonic()
-        local v = q2:get(4)
-        if v ~= i or slow(t0) then
-          print("round trip " .. i .. ": got " .. tostring(v) .. " after "
-                .. (th.monotonic() - t0) .. " s")
-          t:join(10)
-          print(t:result())
-          os.exit(1)
-        end
-      end
-      t:join(10)
-      print(t:result())
+      for i = 1, 2000 do q1:put(i); expect(q2, i, "round trip") end
+      finish(0)
     ]])
-    assert.equal(0, r.code, r.out .. r.err)
-    assert.equal("done\n", r.out)
   end)
 
   it("a putter waiting for room in a bounded Queue is always woken", function()
-    if sanitized then pending("a plain build; the sanitizer runs skip it") return end
-    if not built() then pending(SO .. " not built (run through make test)") return end
-    local r = run([[
-      local N = 3000
+    check([[
       local q = th.Queue(1)
-      local t = th.Thread(function(q_, n)
+      t = th.Thread(function(q_, n)
         local mono = require("lthreading").monotonic
         for i = 1, n do
           local t0 = mono()
@@ -88,22 +84,10 @@ describe("Queue wake-ups with the race windows held open (build/race)", function
           end
         end
         return "done"
-      end, q, N)
+      end, q, 3000)
       t:start()
-      for i = 1, N do
-        local t0 = th.monotonic()
-        local v = q:get(4)
-        if v ~= i or slow(t0) then
-          print("get " .. i .. ": got " .. tostring(v) .. " after " .. (th.monotonic() - t0) .. " s")
-          t:join(10)
-          print(t:result())
-          os.exit(1)
-        end
-      end
-      t:join(10)
-      print(t:result())
+      for i = 1, 3000 do expect(q, i, "get") end
+      finish(0)
     ]])
-    assert.equal(0, r.code, r.out .. r.err)
-    assert.equal("done\n", r.out)
   end)
 end)
