@@ -88,7 +88,7 @@ bench: deps
 # The module with its race windows held open (LT_TEST_WINDOW, src/lthreading.h) and the
 # queues' waiters spinning one poll, so that they register and park at once: a lost wake-up
 # that takes millions of round trips to show in the real build shows in a few hundred
-# (spec/queue_race_spec.lua loads it from here).
+# (spec/race_spec.lua loads it from here).
 RACE_FLAGS = -DLT_TEST_WINDOWS -DLT_QSPIN_MAX_NS=1 -DLT_QSPIN_MIN_NS=1 -DLT_QSPIN_TIGHT=1
 build/race/lthreading.so: $(SRCS) $(HDRS) Makefile $(LUA_STAMP)
 	@mkdir -p $(@D)

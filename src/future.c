@@ -89,6 +89,7 @@ static int future_ready(void *arg) { return is_done(atomic_load(&((Future *)arg)
 
 /* After mark_done and unlocking: wake result() waiters and the fileno() fd. */
 static void wake_waiters(Future *f) {
+  LT_TEST_WINDOW(53);                  /* (a waiter may register meanwhile) */
   if (atomic_load(&f->waiters) > 0) lt_unpark(&f->word, INT_MAX);
   lt_notify(&f->note, future_ready, f);
 }
@@ -216,6 +217,7 @@ static int future_wait_(Future *f, double deadline) {
     if (is_done(atomic_load(&f->state))) return 1;
     seen = atomic_load(&f->word);
     atomic_fetch_add(&f->waiters, 1);
+    LT_TEST_WINDOW(50);                /* (f may be done meanwhile) */
     if (is_done(atomic_load(&f->state))) { atomic_fetch_sub(&f->waiters, 1); return 1; }
     i = lt_park(&f->word, seen, deadline);
     atomic_fetch_sub(&f->waiters, 1);

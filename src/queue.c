@@ -369,7 +369,7 @@ static void bump_wake(atomic_int *w, int n) {
 
 /* Wake one registered waiter unless a wake-up is on its way (`sig`).  Each waiter clears `sig`
 ** as it registers and unregisters: one that left between our look and our exchange must not
-** leave a late `sig` keeping the next asleep beside its item (spec/queue_race_spec.lua). */
+** leave a late `sig` keeping the next asleep beside its item (spec/race_spec.lua). */
 static void signal1(atomic_int *nwait, atomic_int *sig, atomic_int *word) {
   if (atomic_load_explicit(nwait, memory_order_relaxed) > 0
       && atomic_load_explicit(sig, memory_order_relaxed) == 0

@@ -295,6 +295,7 @@ static int sem_acquire_slow(lt_Sem *s, double timeout) {
     return 1;
   }
   atomic_fetch_add(&s->nwait, 1);
+  LT_TEST_WINDOW(50);                  /* (a release may come meanwhile) */
   for (;;) {
     if (sem_trydec(s)) { got = 1; break; }
     if ((r = lt_park_spun(&s->value, 0, deadline, &s->spin, 0)) < 0) {
@@ -337,6 +338,7 @@ static int sem_release_(lua_State *L, lt_Sem *s) {
   if (over)
     return luaL_error(L, s->bound >= 0 ? "Semaphore released too many times"
                                        : "Semaphore value too large");
+  LT_TEST_WINDOW(53);                  /* (a waiter may register meanwhile) */
   if (atomic_load(&s->nwait) > 0) lt_unpark(&s->value, n > INT_MAX ? INT_MAX : (int)n);
   return 0;
 }
@@ -422,6 +424,7 @@ static int event_wait_(lt_Event *e, double timeout) {
   lt_intr_arm();
   if (lt_spin_changed(&e->state, s, deadline, &e->spin)) { lt_intr_disarm(); return 1; }
   atomic_fetch_add(&e->nwait, 1);
+  LT_TEST_WINDOW(50);                  /* (a set may come meanwhile) */
   for (;;) {
     int r;
     if (atomic_load(&e->state) != s) { got = 1; break; }
@@ -450,6 +453,7 @@ static int event_set(lua_State *L) {
     ns = (int)(((((unsigned)s >> 1) + 1u) << 1) | 1u);  /* next generation, flag on */
     if (atomic_compare_exchange_weak(&e->state, &s, ns)) break;
   }
+  LT_TEST_WINDOW(53);                  /* (a waiter may register meanwhile) */
   if (atomic_load(&e->nwait) > 0) lt_unpark(&e->state, INT_MAX);
   lt_notify(&e->note, event_ready, e);
   return 0;

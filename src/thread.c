@@ -631,6 +631,7 @@ int lt_wait_ended(lt_Thread *t, double deadline, int *ended) {
     lt_spin_changed(&t->ended, 0, deadline, &join_spin);
     while (!atomic_load(&t->ended)) {
       atomic_fetch_add(&t->joiners, 1);
+      LT_TEST_WINDOW(50);              /* (the thread may publish its end meanwhile) */
       r = atomic_load(&t->ended) ? 0 : lt_park(&t->ended, 0, deadline);
       atomic_fetch_sub(&t->joiners, 1);
       if (r < 0) break;

@@ -102,6 +102,7 @@ void lt_publish_ended(lt_Thread *t, int ok, lt_Buf *results, lt_Buf *fields) {
   pthread_mutex_unlock(&t->mu);
   /* Dekker with lt_wait_ended: `ended` is stored before `joiners` is read, both seq_cst. */
   atomic_store(&t->ended, 1);
+  LT_TEST_WINDOW(53);                  /* (a joiner may register meanwhile) */
   if (atomic_load(&t->joiners) > 0) lt_unpark(&t->ended, INT_MAX);
 }
 
