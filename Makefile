@@ -47,7 +47,7 @@ LUA_STAMP := build/lua-version
 $(shell mkdir -p build && [ "$$(cat $(LUA_STAMP) 2>/dev/null)" = "$(LUA_VERSION) $(LUA_INC)" ] \
   || echo "$(LUA_VERSION) $(LUA_INC)" >$(LUA_STAMP))
 
-.PHONY: all deps test demo bench asan tsan valgrind soak fuzz dist clean
+.PHONY: all deps test demo bench asan tsan valgrind soak fuzz dist clean race
 
 all: lthreading.so
 
@@ -93,6 +93,11 @@ RACE_FLAGS = -DLT_TEST_WINDOWS -DLT_QSPIN_MAX_NS=1 -DLT_QSPIN_MIN_NS=1 -DLT_QSPI
 build/race/lthreading.so: $(SRCS) $(HDRS) Makefile $(LUA_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(RACE_FLAGS) $(LDFLAGS) -o $@.tmp.$$$$ $(SRCS) $(LIBS) && mv -f $@.tmp.$$$$ $@
+
+# Every spec on that build (SPECS as for make test).
+race: deps
+	@$(MAKE) --no-print-directory build/race/lthreading.so build/foreign_thread build/cref/counter.so
+	$(CPATH_VAR)="$(CURDIR)/build/race/?.so;$(CPATH_ENV);;" $(BUSTED) $(SPECS)
 
 # A host that runs Lua on its own pthread (Dummy threads); the thread spec builds it.
 build/foreign_thread: tools/foreign_thread.c $(LUA_STAMP)
