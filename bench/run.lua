@@ -748,6 +748,32 @@ local function seq_map(f, items)
   return r
 end
 
+-- CPU nanoseconds run by each thread of this process (/proc/PID/task/TID/schedstat), by
+-- thread id; nil where that file is missing.  The main thread's id is the process id.
+local function thread_cpu()
+  local pid = threading.get_native_id and threading.get_native_id()
+  local p = pid and io.popen("cd /proc/" .. pid .. "/task 2>/dev/null && "
+                             .. "for t in *; do echo \"$t $(cat $t/schedstat 2>/dev/null)\"; done")
+  if not p then return nil end
+  local t = {}
+  for tid, ns in p:read("a"):gmatch("(%d+) (%d+)") do t[tonumber(tid)] = tonumber(ns) end
+  p:close()
+  t.main = pid
+  return next(t) and t or nil
+end
+
+-- Note the CPU that this thread and the others (threads alive at both readings) ran between
+-- readings c0 and c1, per item: the least of each over the runs is kept in acc.here / acc.there.
+local function cpu_add(acc, c0, c1, items)
+  if not (c0 and c1 and c0[c0.main] and c1[c0.main]) then acc.bad = true return end
+  local there = 0
+  for tid, ns in pairs(c1) do
+    if tid ~= "main" and tid ~= c0.main and c0[tid] then there = there + ns - c0[tid] end
+  end
+  acc.here = math.min(acc.here or math.huge, (c1[c0.main] - c0[c0.main]) / items)
+  acc.there = math.min(acc.there or math.huge, there / items)
+end
+
 local function best_pair(reps, a, b, c)  -- alternate a(), b() (and c()); the best (least) of each
   local ta, tb, tc = math.huge, math.huge, math.huge
   for _ = 1, reps do
@@ -774,10 +800,31 @@ function bench.map()
   for i = 1, N do items[i] = i end
   local f1 = function(x) return x * 2 + 1 end
   local function check1(r) assert(#r == N and r[1] == 3 and r[N] == 2 * N + 1, "map: wrong results") end
-  local tm, ts = best_pair(9, timed(function() check1(pool:map(f1, items)) end),
-                              timed(function() check1(seq_map(f1, items)) end))
+  local cpu = { map = {}, loop = {} }   -- CPU per thread over the runs, to tell what bounds this row
+  local function counted(side, fn)
+    return function()
+      local c0 = thread_cpu()
+      local dt = timed(fn)()
+      cpu_add(cpu[side], c0, thread_cpu(), N)
+      return dt
+    end
+  end
+  local tm, ts = best_pair(9, counted("map", function() check1(pool:map(f1, items)) end),
+                              counted("loop", function() check1(seq_map(f1, items)) end))
   row{ name = "map 1e6 x*2+1 vs a loop", lv = N / tm / 1e6, bv = N / ts / 1e6, unit = "M/s",
        target = { ">=", 0.8 } }
+  -- Its bound: map costs this thread (the items encoded, the results decoded) and the workers
+  -- (f called, its results encoded) CPU per item; on 2 cores no map is faster than half their
+  -- sum, nor than this thread's part.  The loop's CPU per item beside it.  (Each the least of
+  -- the 9 runs, as the times are.)
+  if not (cpu.map.bad or cpu.loop.bad) then
+    local here, there, loop = cpu.map.here, cpu.map.there, cpu.loop.here
+    local least = math.max((here + there) / 2, here)
+    row{ name = "  its bound from CPU per item", lv = 1e3 / least, bv = 1e3 / loop, unit = "M/s" }
+    print(string.format("  (CPU per item: %.1f ns in this thread (items out, results in), %.1f ns in"
+      .. " the workers (f and its result), %.1f ns for the loop; from /proc/PID/task/*/schedstat)",
+      here, there, loop))
+  end
 
   -- 2. 10^5 items of about 0.75 us each (the middle of the issue's 0.5-1 us; the loop count
   --    calibrated here, from the best of three timings)
