@@ -1,14 +1,15 @@
 -- The blocking protocols with their race windows held open: build/race/lthreading.so (make
 -- test builds it with -DLT_TEST_WINDOWS, see LT_TEST_WINDOW in src/lthreading.h) waits a
--- few dozen microseconds at the points where a waker and a waiter cross (a queue's getters
--- and putters, a Future's waiters, join(), Semaphore and Event), and its queue waiters spin
--- one poll only, so that they register and park at once.  An interleaving that the real
+-- random few dozen microseconds at the points where a waker and a waiter cross (a queue's
+-- getters and putters, a Future's waiters, join(), Semaphore and Event), and its waiters
+-- spin one poll only, so that they register and park at once.  An interleaving that the real
 -- build meets once in millions of hand-offs then comes within a few hundred: a ping-pong
 -- through two Queues hung for good, both threads parked beside an item (a wake-up lost to
 -- a late `sig`, see signal1 in src/queue.c), in 1 of 20 runs of the benchmark's ping-pong.
 -- Every wait in the child is bounded (4 s).  A lost wake-up shows as a wait that ends only
 -- at its timeout (then finding its item there, or not): any wait over 2 s fails the spec,
--- where a hand-off with the windows takes well under a millisecond.
+-- where a hand-off with the windows takes well under a millisecond.  `make mutants` runs
+-- this spec against broken variants of each protocol (tools/mutants/): each must fail it.
 
 if not package.searchpath("helpers", package.path) then     -- run without the Makefile
   package.path = "spec/?.lua;" .. package.path
@@ -137,11 +138,19 @@ describe("wake-ups with the race windows held open (build/race)", function()
   it("join() and Future:result() see every end", function()
     check([[
       local pool = th.ThreadPoolExecutor(2)
+      -- wait 0-300 us (a Thread's whole life here), so that the waits begin at every
+      -- point of the other side's end, its publishing of the end included
+      local function pause(i)
+        local d, t0 = (i * 37 % 100) * 3e-6, th.monotonic()
+        while th.monotonic() - t0 < d do end
+      end
       for i = 1, 300 do
         local u = th.Thread(function(x) return x end, i)
         u:start()
+        pause(i)
         within("join", i, true, function() u:join(4) return not u:is_alive() end)
         local f = pool:submit(function(x) return x end, i)
+        pause(i + 50)
         within("result", i, i, function() return f:result(4) end)
       end
       pool:shutdown()

@@ -115,8 +115,9 @@ void   lt_sleep(double seconds);
 int    lt_park(atomic_int *word, int expected, double deadline);
 void   lt_unpark(atomic_int *word, int nwake);     /* nwake: INT_MAX for all */
 void   lt_cpu_relax(void);
-/* A race window held open for `us` microseconds, only in the build that a spec uses to
-** make rare interleavings common (make's build/race: -DLT_TEST_WINDOWS); else nothing. */
+/* A race window held open for about `us` microseconds (a random time up to twice that),
+** only in the build that a spec uses to make rare interleavings common (make's build/race:
+** -DLT_TEST_WINDOWS); else nothing. */
 #if defined(LT_TEST_WINDOWS)
 void   lt_test_window(double us);
 #define LT_TEST_WINDOW(us) lt_test_window(us)

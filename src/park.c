@@ -66,35 +66,46 @@ void lt_cpu_relax(void) {
 }
 
 #if defined(LT_TEST_WINDOWS)
+/* Held open for a random time in [0, 2 us), so that the windows of a race's two sides
+** overlap every way: each side's is sometimes the longer (a fixed pair of lengths leaves
+** some interleavings a slot of a few microseconds). */
 void lt_test_window(double us) {
-  double until = lt_now() + us * 1e-6;
+  static _Thread_local uint32_t x;                    /* xorshift32, per thread */
+  double until;
+  if (x == 0) x = ((uint32_t)(uintptr_t)&x ^ (uint32_t)(uint64_t)(lt_now() * 1e9)) | 1u;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  until = lt_now() + us * 2e-6 * (double)(x >> 8) / (double)(1u << 24);
   while (lt_now() < until) lt_cpu_relax();
 }
 #endif
 
 /* ====================================================================== ADAPTIVE SPIN */
 
-#if !defined(SPIN_MAX_NS)
-#define SPIN_MAX_NS 20000       /* the longest spin before parking, in nanoseconds */
+#if !defined(LT_SPIN_MAX_NS)
+#define LT_SPIN_MAX_NS 20000    /* the longest spin before parking, in nanoseconds */
 #endif
-#define SPIN_MIN_NS 500         /* ... and the shortest */
+#if !defined(LT_SPIN_MIN_NS)
+#define LT_SPIN_MIN_NS 500      /* ... and the shortest */
+#endif
 
 /*
 ** Spin while *w == v, within the object's spin budget (nanoseconds) and never past the
 ** deadline; returns 1 when the word changed.  The budget adapts: it doubles after a spin
 ** that saw the change (the other side is running: spinning pays) and halves after one that
 ** did not (the other side is asleep or shares our core: spinning only burns CPU), between
-** SPIN_MIN_NS and SPIN_MAX_NS; lt_park_spun also doubles it after a park that a longer
+** LT_SPIN_MIN_NS and LT_SPIN_MAX_NS; lt_park_spun also doubles it after a park that a longer
 ** spin would have avoided.  A racy update of the budget only loses one adjustment.
 */
 int lt_spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget) {
   int ns = atomic_load_explicit(budget, memory_order_relaxed), i;
-  if (ns <= 0) ns = SPIN_MAX_NS;             /* a zeroed budget: start optimistic */
+  if (ns <= 0) ns = LT_SPIN_MAX_NS;             /* a zeroed budget: start optimistic */
   double until = 0;
   for (i = 0;; i++) {
     if (atomic_load_explicit(w, memory_order_acquire) != v) {
-      if (ns < SPIN_MAX_NS)
-        atomic_store_explicit(budget, ns * 2 < SPIN_MAX_NS ? ns * 2 : SPIN_MAX_NS,
+      if (ns < LT_SPIN_MAX_NS)
+        atomic_store_explicit(budget, ns * 2 < LT_SPIN_MAX_NS ? ns * 2 : LT_SPIN_MAX_NS,
                               memory_order_relaxed);
       return 1;
     }
@@ -107,8 +118,8 @@ int lt_spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget) {
       } else if (now >= until) break;
     }
   }
-  if (ns > SPIN_MIN_NS)
-    atomic_store_explicit(budget, ns / 2 > SPIN_MIN_NS ? ns / 2 : SPIN_MIN_NS,
+  if (ns > LT_SPIN_MIN_NS)
+    atomic_store_explicit(budget, ns / 2 > LT_SPIN_MIN_NS ? ns / 2 : LT_SPIN_MIN_NS,
                           memory_order_relaxed);
   return 0;
 }
@@ -124,7 +135,7 @@ int lt_park_spun(atomic_int *word, int expected, double deadline, atomic_int *bu
   double t0 = lt_now();
   int r = lt_park(word, expected, deadline);
   if (r < 0) return r;                       /* -1 timed out, LT_INTERRUPTED */
-  if (max_ns <= 0) max_ns = SPIN_MAX_NS;
+  if (max_ns <= 0) max_ns = LT_SPIN_MAX_NS;
   if (lt_now() - t0 < max_ns * 1e-9) spin_grow(budget, max_ns);
   return 0;
 }

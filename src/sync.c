@@ -25,7 +25,7 @@
 **              registered as the named value "Timer", so it crosses threads by name.
 **
 ** The waits that may be short (Condition, Semaphore, Event) first spin, within a budget
-** that each object adapts between SPIN_MIN_NS and SPIN_MAX_NS (see lt_spin_changed): a
+** that each object adapts between LT_SPIN_MIN_NS and LT_SPIN_MAX_NS (see lt_spin_changed): a
 ** cross-core wake-up costs tens of microseconds and most handoffs are faster, but when the
 ** two sides share one core (a loaded machine), spinning only delays the other side.
 **
