@@ -47,7 +47,7 @@ LUA_STAMP := build/lua-version
 $(shell mkdir -p build && [ "$$(cat $(LUA_STAMP) 2>/dev/null)" = "$(LUA_VERSION) $(LUA_INC)" ] \
   || echo "$(LUA_VERSION) $(LUA_INC)" >$(LUA_STAMP))
 
-.PHONY: all deps test demo bench asan tsan valgrind soak fuzz dist clean race
+.PHONY: all deps test demo bench asan tsan valgrind soak fuzz dist clean race mutants
 
 all: lthreading.so
 
@@ -95,6 +95,12 @@ RACE_FLAGS = -DLT_TEST_WINDOWS -DLT_QSPIN_MAX_NS=1 -DLT_QSPIN_MIN_NS=1 -DLT_QSPI
 build/race/lthreading.so: $(SRCS) $(HDRS) Makefile $(LUA_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(RACE_FLAGS) $(LDFLAGS) -o $@.tmp.$$$$ $(SRCS) $(LIBS) && mv -f $@.tmp.$$$$ $@
+
+# Broken variants of those protocols (tools/mutants/*.patch), each built in a temporary copy:
+# spec/race_spec.lua must fail on every one (tools/race-mutants.sh; about 2 minutes).
+mutants: deps
+	@$(MAKE) --no-print-directory lthreading.so
+	BUSTED="$(BUSTED)" tools/race-mutants.sh
 
 # Every spec on that build (SPECS as for make test).
 race: deps
