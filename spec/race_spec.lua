@@ -1,7 +1,8 @@
 -- The blocking protocols with their race windows held open: build/race/lthreading.so (make
 -- test builds it with -DLT_TEST_WINDOWS, see LT_TEST_WINDOW in src/lthreading.h) waits a
 -- random few dozen microseconds at the points where a waker and a waiter cross (a queue's
--- getters and putters, a Future's waiters, join(), Semaphore and Event), and its waiters
+-- getters and putters, a Future's waiters, join(), Semaphore, Event and Condition; a
+-- Lock's hand-off is a single atomic exchange, checked as it is), and its waiters
 -- spin one poll only, so that they register and park at once.  An interleaving that the real
 -- build meets once in millions of hand-offs then comes within a few hundred: a ping-pong
 -- through two Queues hung for good, both threads parked beside an item (a wake-up lost to
@@ -130,6 +131,66 @@ describe("wake-ups with the race windows held open (build/race)", function()
       for i = 1, 2000 do
         s1:release()
         within("round trip", i, true, function() return s2:acquire(true, 4) end)
+      end
+      finish(0)
+    ]])
+  end)
+
+  it("a contended Lock loses no wake-up", function()
+    check([[
+      local function rounds(l, n, who)     -- acquire, hold a varying while, release
+        local mono = require("lthreading").monotonic
+        for i = 1, n do
+          local t0 = mono()
+          if not l:acquire(true, 4) or mono() - t0 > 2 then
+            return who .. "'s acquire " .. i .. " took " .. (mono() - t0) .. " s"
+          end
+          for _ = 1, i % 50 do end
+          l:release()
+        end
+        return "done"
+      end
+      local lock = th.Lock()
+      t = th.Thread(rounds, lock, 3000, "the thread")
+      t:start()
+      local r = rounds(lock, 3000, "main")
+      if r ~= "done" then print(r) finish(1) end
+      finish(0)
+    ]])
+  end)
+
+  it("a Condition ping-pong (wait, notify) loses no wake-up", function()
+    check([[
+      local cv, s = th.Condition(th.Lock()), th.Shared({turn = 0})
+      t = th.Thread(function(c, sh, n)
+        local mono = require("lthreading").monotonic
+        for i = 1, n do
+          c:acquire()
+          local t0 = mono()
+          while sh.turn ~= 1 do
+            if not c:wait(4) or mono() - t0 > 2 then
+              c:release()
+              return "the thread's wait " .. i .. " took " .. (mono() - t0) .. " s"
+            end
+          end
+          sh.turn = 0
+          c:notify()
+          c:release()
+        end
+        return "done"
+      end, cv, s, 2000)
+      t:start()
+      for i = 1, 2000 do
+        cv:acquire()
+        s.turn = 1
+        cv:notify()
+        within("round trip", i, true, function()
+          while s.turn ~= 0 do
+            if not cv:wait(4) then return false end
+          end
+          return true
+        end)
+        cv:release()
       end
       finish(0)
     ]])

@@ -114,6 +114,7 @@ static int cond_wait_(lt_Cond *c, double deadline) {
   c->nwaiters++;
   lt_rawlock_release(&c->q);
   lt_lock_release_save(c->lock, &st);
+  LT_TEST_WINDOW(50);                  /* (a notify may come meanwhile) */
   lt_intr_arm();
   if (!lt_spin_changed(&w.word, 0, deadline, &c->spin)) {
     int expect = 0;

@@ -29,17 +29,27 @@ prepare() {
   make -s -C "$tmp/w" build/race/lthreading.so >"$tmp/build.log" 2>&1
 }
 
-# Run the race spec in the copy (./?.so first): 0 when it passed.
+# Run the race spec in the copy (./?.so first; $1: keep going after a failure or not): 0
+# when it passed.
 run_spec() {
   (cd "$tmp/w" && LUA_CPATH="./?.so;;" LUA_CPATH_5_4="./?.so;;" LUA_CPATH_5_5="./?.so;;" \
-     $BUSTED -o TAP spec/race_spec.lua) >"$tmp/out" 2>&1
+     $BUSTED "$1" -o TAP spec/race_spec.lua) >"$tmp/out" 2>&1
+}
+
+# The first failed check of the last run whose report shows a wait that ran into its bound
+# ("... after 4.0 s", "... took 4.0 s", "... timed out"): "check (that line)"; else nothing.
+bounded_wait() {
+  awk '/^not ok/ { sub(/^not ok [0-9]+ - [^)]*\) /, ""); title = $0; next }
+       title != "" && /(after|took) [0-9.]+ s|timed out/ {
+         sub(/^# /, ""); sub(/^.*race_spec.lua:[0-9]+: /, ""); sub(/^\(string\) /, "")
+         sub(/^\047/, ""); sub(/\047$/, ""); print title " (" $0 ")"; exit }' "$tmp/out"
 }
 
 caught=0 missed=0 status=0
 if ! prepare ""; then
   cat "$tmp/build.log"; echo "the unpatched race build failed"; exit 1
 fi
-if run_spec; then echo "unpatched: passes"
+if run_spec --keep-going; then echo "unpatched: passes"
 else
   grep -E "^not ok|Failure message" "$tmp/out"
   echo "unpatched: FAILS (the spec must pass before a mutant can tell anything)"; status=1
@@ -52,15 +62,11 @@ for p in "$@"; do
   fi
   verdict="" other=""
   for i in $(seq 1 "$TRIES"); do
-    run_spec && continue
-    what=$(grep -m1 -E "^not ok" "$tmp/out" | sed 's/^not ok [0-9]* - [^)]*) //')
-    why=$(grep -m1 "Failure message" "$tmp/out" | sed 's/.*race_spec.lua:[0-9]*: //')
+    run_spec --no-keep-going && continue       # (stop at the first failed check)
     # only a wait that ran into its bound counts (not a load error or a crash)
-    if printf '%s\n' "$why" | grep -qE "after [0-9.]+ s|timed out"; then
-      verdict="caught in run $i: $what ($why)"
-      break
-    fi
-    other="$what: $why"
+    what=$(bounded_wait)
+    if [ -n "$what" ]; then verdict="caught in run $i: $what"; break; fi
+    other=$(grep -m1 -E "^not ok|Failure message" "$tmp/out")
   done
   if [ -n "$verdict" ]; then echo "$name: $verdict"; caught=$((caught + 1))
   elif [ -n "$other" ]; then echo "$name: MISSED (the spec failed otherwise: $other)"; missed=$((missed + 1))
