@@ -97,7 +97,7 @@ build/race/lthreading.so: $(SRCS) $(HDRS) Makefile $(LUA_STAMP)
 	$(CC) $(CFLAGS) $(RACE_FLAGS) $(LDFLAGS) -o $@.tmp.$$$$ $(SRCS) $(LIBS) && mv -f $@.tmp.$$$$ $@
 
 # Broken variants of those protocols (tools/mutants/*.patch), each built in a temporary copy:
-# spec/race_spec.lua must fail on every one (tools/race-mutants.sh; about 2 minutes).
+# spec/race_spec.lua must fail on every one (tools/race-mutants.sh; about 3 minutes).
 mutants: deps
 	@$(MAKE) --no-print-directory lthreading.so
 	BUSTED="$(BUSTED)" tools/race-mutants.sh
