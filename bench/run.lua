@@ -752,8 +752,8 @@ end
 -- thread id; nil where that file is missing.  The main thread's id is the process id.
 local function thread_cpu()
   local pid = threading.get_native_id and threading.get_native_id()
-  local p = pid and io.popen("cd /proc/" .. pid .. "/task 2>/dev/null && "
-                             .. "for t in *; do echo \"$t $(cat $t/schedstat 2>/dev/null)\"; done")
+  local p = pid and io.popen("cd /proc/" .. pid .. "/task 2>/dev/null && for t in *; do "
+                             .. "echo \"$t $(cat $t/schedstat 2>/dev/null)\"; done")
   if not p then return nil end
   local t = {}
   for tid, ns in p:read("a"):gmatch("(%d+) (%d+)") do t[tonumber(tid)] = tonumber(ns) end
@@ -763,7 +763,8 @@ local function thread_cpu()
 end
 
 -- Note the CPU that this thread and the others (threads alive at both readings) ran between
--- readings c0 and c1, per item: the least of each over the runs is kept in acc.here / acc.there.
+-- readings c0 and c1, per item: the least of each over the runs is kept in acc.here and
+-- acc.there.
 local function cpu_add(acc, c0, c1, items)
   if not (c0 and c1 and c0[c0.main] and c1[c0.main]) then acc.bad = true return end
   local there = 0
@@ -800,7 +801,7 @@ function bench.map()
   for i = 1, N do items[i] = i end
   local f1 = function(x) return x * 2 + 1 end
   local function check1(r) assert(#r == N and r[1] == 3 and r[N] == 2 * N + 1, "map: wrong results") end
-  local cpu = { map = {}, loop = {} }   -- CPU per thread over the runs, to tell what bounds this row
+  local cpu = { map = {}, loop = {} }   -- CPU per thread over the runs: what bounds this row
   local function counted(side, fn)
     return function()
       local c0 = thread_cpu()
@@ -821,9 +822,9 @@ function bench.map()
     local here, there, loop = cpu.map.here, cpu.map.there, cpu.loop.here
     local least = math.max((here + there) / 2, here)
     row{ name = "  its bound from CPU per item", lv = 1e3 / least, bv = 1e3 / loop, unit = "M/s" }
-    print(string.format("  (CPU per item: %.1f ns in this thread (items out, results in), %.1f ns in"
-      .. " the workers (f and its result), %.1f ns for the loop; from /proc/PID/task/*/schedstat)",
-      here, there, loop))
+    print(string.format("  (CPU per item: %.1f ns in this thread (items out, results in), %.1f"
+      .. " ns in the workers (f and its result), %.1f ns for the loop; from"
+      .. " /proc/PID/task/*/schedstat)", here, there, loop))
   end
 
   -- 2. 10^5 items of about 0.75 us each (the middle of the issue's 0.5-1 us; the loop count

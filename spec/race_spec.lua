@@ -3,7 +3,7 @@
 -- random few dozen microseconds at the points where a waker and a waiter cross (a queue's
 -- getters and putters, a Future's waiters, join(), Semaphore, Event and Condition; a
 -- Lock's hand-off is a single atomic exchange, checked as it is), and its waiters
--- spin one poll only, so that they register and park at once.  An interleaving that the real
+-- spin only a few polls, so that they register and park at once.  An interleaving that the real
 -- build meets once in millions of hand-offs then comes within a few hundred: a ping-pong
 -- through two Queues hung for good, both threads parked beside an item (a wake-up lost to
 -- a late `sig`, see signal1 in src/queue.c), in 1 of 20 runs of the benchmark's ping-pong.

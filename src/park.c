@@ -100,7 +100,7 @@ void lt_test_window(double us) {
 */
 int lt_spin_changed(atomic_int *w, int v, double deadline, atomic_int *budget) {
   int ns = atomic_load_explicit(budget, memory_order_relaxed), i;
-  if (ns <= 0) ns = LT_SPIN_MAX_NS;             /* a zeroed budget: start optimistic */
+  if (ns <= 0) ns = LT_SPIN_MAX_NS;          /* a zeroed budget: start optimistic */
   double until = 0;
   for (i = 0;; i++) {
     if (atomic_load_explicit(w, memory_order_acquire) != v) {

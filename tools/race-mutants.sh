@@ -2,9 +2,9 @@
 # Show that spec/race_spec.lua can fail: each tools/mutants/*.patch breaks one blocking
 # protocol the way lost wake-ups come about (a waker that looks for waiters before it
 # publishes, a waiter that reads the futex word after its last look, ...).  For each, a
-# temporary copy of src/, include/, spec/ and the Makefile gets the patch, its race build is made
-# (build/race, as make test makes it), and the race spec runs there: it must fail, in one of
-# TRIES runs (default 3).  First the copy without a patch, which must pass.
+# temporary copy of src/, include/, spec/ and the Makefile gets the patch, its race build is
+# made (build/race, as make test makes it), and the race spec runs there: it must fail, in
+# one of TRIES runs (default 3).  First the copy without a patch, which must pass.
 # Usage (make mutants runs it): tools/race-mutants.sh [PATCH...]
 # Environment: BUSTED (default busted --lua=lua5.4), TRIES.
 # The last line is "N caught, N missed"; the exit status is 0 only when every mutant was
