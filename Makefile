@@ -87,10 +87,10 @@ bench: deps
 
 # The module with its race windows held open (LT_TEST_WINDOW, src/lthreading.h) and every
 # waiter's spin cut to a few polls (the queues', the adaptive spin of Event, Semaphore,
-# Condition, Lock and join(), and the pool's result() waiters and idle workers), so that they
-# register and park at once: a lost wake-up that takes millions of
-# round trips to show in the real build shows in a few hundred (spec/race_spec.lua loads it
-# from here; make mutants shows that it catches each broken variant of those protocols).
+# Condition, Lock and join(), and the pool's result() waiters and idle workers), so that
+# they register and park at once: a lost wake-up that takes millions of round trips to show
+# in the real build shows in a few hundred (spec/race_spec.lua loads it from here; make
+# mutants shows that it catches each broken variant of those protocols).
 RACE_FLAGS = -DLT_TEST_WINDOWS -DLT_QSPIN_MAX_NS=1 -DLT_QSPIN_MIN_NS=1 -DLT_QSPIN_TIGHT=1 \
              -DLT_SPIN_MAX_NS=1 -DLT_SPIN_MIN_NS=1 -DLT_POOL_SPIN_NS=1e-9
 build/race/lthreading.so: $(SRCS) $(HDRS) Makefile $(LUA_STAMP)
